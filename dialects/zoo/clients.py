@@ -1,0 +1,361 @@
+"""Client recipes of the zoo: how to install, version and drive each real SMTP client.
+
+A recipe is a ``Client``: a stable lower-case id (the dialect name), a kind (mta, mua,
+library, tool), the packages it is installed from (Debian, PyPI, npm), the server
+behaviours it can use, and ``send(run)``, which configures the unmodified software in
+``run.workdir`` (or, for the MTAs, in their own /etc, since the package is purged
+afterwards) and makes it deliver ``run.message`` to ``run.server_ip``, inside the client
+namespace via ``run.client_run`` / ``run.client_start``.
+
+Adding a client: write a ``send`` function, register it with ``register(Client(...))``
+below, run ``python3 dialects/zoo/zoo.py --client NEW`` and add its row to
+dialects/README.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator
+
+if TYPE_CHECKING:
+    from zoo import Run
+
+HERE = Path(__file__).resolve().parent
+HELPERS = HERE / "helpers"
+CACHE = Path(os.environ.get("ZOO_CACHE", "/var/cache/babel-zoo"))
+ALL = frozenset({"modern", "starttls", "old", "strict", "busy"})
+NO_TLS = ALL - {"starttls"}
+
+
+@dataclass
+class Client:
+    id: str
+    kind: str  # mta | mua | library | tool
+    send: Callable[["Run"], None]
+    version: Callable[[], str]
+    apt: tuple[str, ...] = ()
+    purge: tuple[str, ...] = ()  # packages to purge after capturing (MTAs conflict)
+    behaviours: frozenset[str] = ALL
+    literal_helo: bool = True  # can be told to greet with an address literal
+    max_recipients: int = 0  # 0: no limit
+    delivery_timeout: float = 30
+    setup: Callable[[], None] | None = None  # pip/npm installs
+    stop: Callable[["Run"], None] | None = None  # stop a daemon before tcpdump stops
+    notes: str = ""
+
+
+CLIENTS: dict[str, Client] = {}
+
+
+def register(client: Client) -> Client:
+    CLIENTS[client.id] = client
+    return client
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def dpkg_version(package: str) -> str:
+    result = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${db:Status-Abbrev}|${Version}", package],
+        capture_output=True, text=True, check=False,
+    )
+    status, _, version = result.stdout.partition("|")
+    return version if status.startswith("ii") else ""
+
+
+def deb(package: str) -> Callable[[], str]:
+    def version() -> str:
+        found = dpkg_version(package)
+        if not found:
+            raise RuntimeError(f"Debian package {package} is not installed")
+        return f"{package} {found} (Debian)"
+    return version
+
+
+@contextlib.contextmanager
+def no_service_start() -> Iterator[None]:
+    """Keep maintainer scripts from starting daemons in the host namespace."""
+    policy = Path("/usr/sbin/policy-rc.d")
+    created = not policy.exists()
+    if created:
+        policy.write_text("#!/bin/sh\n# babel zoo: no service starts during installs\nexit 101\n")
+        policy.chmod(0o755)
+    try:
+        yield
+    finally:
+        if created:
+            policy.unlink(missing_ok=True)
+
+
+def venv_python() -> Path:
+    return CACHE / "venv" / "bin" / "python"
+
+
+def pip_setup(*packages: str) -> Callable[[], None]:
+    def setup() -> None:
+        if not venv_python().exists():
+            subprocess.run([sys.executable, "-m", "venv", str(CACHE / "venv")], check=True)
+        subprocess.run([str(venv_python()), "-m", "pip", "install", "-q", *packages], check=True)
+    return setup
+
+
+def pip_version(package: str) -> Callable[[], str]:
+    def version() -> str:
+        out = subprocess.run(
+            [str(venv_python()), "-c", f"import importlib.metadata as m; print(m.version({package!r}))"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        return f"{package} {out} (PyPI)"
+    return version
+
+
+def npm_setup(*packages: str) -> Callable[[], None]:
+    def setup() -> None:
+        (CACHE / "npm").mkdir(parents=True, exist_ok=True)
+        have = all((CACHE / "npm" / "node_modules" / p / "package.json").exists() for p in packages)
+        if not have:
+            subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(CACHE / "npm"), *packages],
+                           check=True)
+    return setup
+
+
+def npm_version(package: str) -> Callable[[], str]:
+    def version() -> str:
+        meta = json.loads((CACHE / "npm" / "node_modules" / package / "package.json").read_text())
+        return f"{package} {meta['version']} (npm)"
+    return version
+
+
+def spec(run: "Run", **extra: object) -> Path:
+    """JSON parameters for the helper scripts in helpers/."""
+    data = {
+        "host": run.server_ip, "port": 25, "helo": run.helo, "sender": run.sender,
+        "recipients": run.recipients, "subject": run.subject, "body": run.body,
+        "message": run.message.decode(), "starttls": run.behaviour == "starttls",
+        "behaviour": run.behaviour, **extra,
+    }
+    return run.write("spec.json", json.dumps(data))
+
+
+def message_file(run: "Run") -> Path:
+    return run.write("message.eml", run.message)
+
+
+def body_file(run: "Run") -> Path:
+    return run.write("body.txt", run.body)
+
+
+# ---------------------------------------------------------------------------- libraries
+
+
+def python_version() -> str:
+    return f"python {sys.version.split()[0]} smtplib (stdlib)"
+
+
+def smtplib_client(mode: str, starttls: bool) -> Callable[["Run"], None]:
+    def send(run: "Run") -> None:
+        run.client_run([sys.executable, str(HELPERS / "smtplib_client.py"), str(spec(run, mode=mode, use_starttls=starttls))])
+    return send
+
+
+for _mode in ("sendmail", "send_message"):
+    for _tls in (False, True):
+        register(Client(
+            id="python-smtplib-" + ("starttls-" if _tls else "") + _mode.replace("_", "-"),
+            kind="library", send=smtplib_client(_mode, _tls), version=python_version,
+            behaviours=ALL if _tls else NO_TLS,
+            notes=f"smtplib.SMTP.{_mode}()" + (", starttls() when offered" if _tls else ""),
+        ))
+
+
+def aiosmtplib_send(run: "Run") -> None:
+    run.client_run([str(venv_python()), str(HELPERS / "aiosmtplib_client.py"), str(spec(run))])
+
+
+register(Client(
+    id="python-aiosmtplib", kind="library", send=aiosmtplib_send,
+    version=pip_version("aiosmtplib"), setup=pip_setup("aiosmtplib"),
+))
+
+
+def perl_net_smtp_send(run: "Run") -> None:
+    run.client_run(["perl", str(HELPERS / "net_smtp.pl"), str(spec(run))])
+
+
+def perl_net_smtp_version() -> str:
+    out = subprocess.run(["perl", "-MNet::SMTP", "-e", "print $Net::SMTP::VERSION"],
+                         capture_output=True, text=True, check=True).stdout
+    return f"Net::SMTP {out} (perl {dpkg_version('perl')}, Debian)"
+
+
+register(Client(
+    id="perl-net-smtp", kind="library", send=perl_net_smtp_send, version=perl_net_smtp_version,
+    apt=("perl", "libio-socket-ssl-perl"),
+))
+
+
+def phpmailer_send(run: "Run") -> None:
+    run.client_run(["php", str(HELPERS / "phpmailer.php"), str(spec(run))])
+
+
+register(Client(
+    id="phpmailer", kind="library", send=phpmailer_send, version=deb("libphp-phpmailer"),
+    apt=("php-cli", "libphp-phpmailer"),
+))
+
+
+def ruby_send(run: "Run") -> None:
+    run.client_run(["ruby", str(HELPERS / "net_smtp.rb"), str(spec(run))])
+
+
+def ruby_version() -> str:
+    out = subprocess.run(["ruby", "-rnet/smtp", "-e", "print Net::SMTP::VERSION"],
+                         capture_output=True, text=True, check=True).stdout
+    return f"net-smtp {out} (ruby {dpkg_version('ruby')}, Debian)"
+
+
+register(Client(
+    id="ruby-net-smtp", kind="library", send=ruby_send, version=ruby_version, apt=("ruby",),
+))
+
+
+def nodemailer_send(run: "Run") -> None:
+    run.client_run(["node", str(HELPERS / "nodemailer.js"), str(spec(run))],
+                   env={"NODE_PATH": str(CACHE / "npm" / "node_modules")})
+
+
+register(Client(
+    id="nodemailer", kind="library", send=nodemailer_send, version=npm_version("nodemailer"),
+    setup=npm_setup("nodemailer"),
+))
+
+
+# ---------------------------------------------------------------------------- tools
+
+
+def swaks_send(run: "Run") -> None:
+    argv = ["swaks", "--server", f"{run.server_ip}:25", "--helo", run.helo, "--from", run.sender,
+            "--to", ",".join(run.recipients), "--data", f"@{message_file(run)}", "--timeout", "20"]
+    if run.behaviour == "starttls":
+        argv.append("--tls")
+    run.client_run(argv)
+
+
+register(Client(id="swaks", kind="tool", send=swaks_send, version=deb("swaks"),
+                apt=("swaks", "libnet-ssleay-perl")))
+
+
+def curl_send(run: "Run") -> None:
+    argv = ["curl", "-sS", "-g", "--url", f"smtp://{run.server_ip}:25/{run.helo}", "--mail-from", run.sender]
+    for rcpt in run.recipients:
+        argv += ["--mail-rcpt", rcpt]
+    argv += ["--upload-file", str(message_file(run)), "--max-time", "30"]
+    if run.behaviour == "starttls":
+        argv += ["--ssl", "-k"]
+    run.client_run(argv)
+
+
+register(Client(id="curl", kind="tool", send=curl_send, version=deb("curl"), apt=("curl",)))
+
+
+def msmtp_send(run: "Run") -> None:
+    tls = ["--tls=on", "--tls-starttls=on", "--tls-certcheck=off"] if run.behaviour == "starttls" else ["--tls=off"]
+    run.client_run(["msmtp", "--host", run.server_ip, "--port=25", f"--domain={run.helo}", "--auth=off",
+                    f"--from={run.sender}", *tls, "--", *run.recipients], stdin=run.message)
+
+
+register(Client(id="msmtp", kind="mua", send=msmtp_send, version=deb("msmtp"), apt=("msmtp",)))
+
+
+def sendemail_send(run: "Run") -> None:
+    run.client_run(["sendEmail", "-f", run.sender, "-t", *run.recipients, "-u", run.subject,
+                    "-o", f"message-file={body_file(run)}", "-s", f"{run.server_ip}:25",
+                    "-o", f"fqdn={run.helo}", "-o", "tls=" + ("yes" if run.behaviour == "starttls" else "no")])
+
+
+register(Client(id="sendemail", kind="tool", send=sendemail_send, version=deb("sendemail"),
+                apt=("sendemail", "libio-socket-ssl-perl", "libnet-ssleay-perl")))
+
+
+def git_send_email_send(run: "Run") -> None:
+    repo = run.path("repo")
+    repo.mkdir()
+    env = {"HOME": str(run.workdir), "GIT_AUTHOR_NAME": "Zoo Author", "GIT_AUTHOR_EMAIL": run.sender,
+           "GIT_COMMITTER_NAME": "Zoo Author", "GIT_COMMITTER_EMAIL": run.sender}
+    git = ["git", "-C", str(repo)]
+    subprocess.run(git + ["init", "-q"], check=True, env=dict(os.environ, **env))
+    (repo / "notes.txt").write_text(run.body)
+    subprocess.run(git + ["add", "notes.txt"], check=True, env=dict(os.environ, **env))
+    subprocess.run(git + ["commit", "-q", "-m", run.subject], check=True, env=dict(os.environ, **env))
+    patch = subprocess.run(git + ["format-patch", "-1", "-o", str(run.path("out"))], check=True,
+                           env=dict(os.environ, **env), capture_output=True, text=True).stdout.strip()
+    argv = ["git", "send-email", "--smtp-server", run.server_ip, "--smtp-server-port", "25",
+            "--smtp-domain", run.helo, "--from", run.sender, "--confirm", "never", "--suppress-cc", "all",
+            "--no-validate", "--smtp-ssl-cert-path", ""]
+    argv += [f"--to={r}" for r in run.recipients]
+    if run.behaviour == "starttls":
+        argv += ["--smtp-encryption", "tls"]
+    run.client_run(argv + [patch], env=env, cwd=repo)
+
+
+register(Client(id="git-send-email", kind="tool", send=git_send_email_send, version=deb("git-email"),
+                apt=("git", "git-email", "libio-socket-ssl-perl", "libnet-ssleay-perl")))
+
+
+# ---------------------------------------------------------------------------- MUAs
+
+
+def mutt_send(binary: str) -> Callable[["Run"], None]:
+    def send(run: "Run") -> None:
+        starttls = run.behaviour == "starttls"
+        rc = [
+            f'set smtp_url="smtp://{run.server_ip}:25/"',
+            f'set from="{run.sender}"', "set use_envelope_from=yes", "set use_from=yes",
+            f'set hostname="{run.hostname}"', "set record=''", "set copy=no",
+            f'set ssl_starttls={"yes" if starttls else "no"}', "set ssl_force_tls=no",
+        ]
+        if run.cert:
+            rc.append(f'set certificate_file="{run.cert}"')
+        run.write("muttrc", "\n".join(rc) + "\n")
+        run.client_run([binary, "-n", "-F", str(run.path("muttrc")), "-s", run.subject, "--", *run.recipients],
+                       stdin=run.body.encode(), env={"HOME": str(run.workdir), "TERM": "dumb"})
+    return send
+
+
+register(Client(id="mutt", kind="mua", send=mutt_send("mutt"), version=deb("mutt"), apt=("mutt",),
+                literal_helo=False))
+register(Client(id="neomutt", kind="mua", send=mutt_send("neomutt"), version=deb("neomutt"), apt=("neomutt",),
+                literal_helo=False))
+
+
+def s_nail_send(run: "Run") -> None:
+    argv = ["s-nail", "-n", "-#", "-S", "v15-compat", "-S", f"mta=smtp://{run.server_ip}:25",
+            "-S", f"hostname={run.hostname}", "-S", f"smtp-hostname={run.helo}", "-S", f"from={run.sender}",
+            "-S", "sendwait", "-s", run.subject]
+    if run.behaviour == "starttls":
+        argv += ["-S", "smtp-use-starttls", "-S", "tls-verify=ignore"]
+    run.client_run(argv + ["--", *run.recipients], stdin=run.body.encode(), env={"HOME": str(run.workdir)})
+
+
+register(Client(id="s-nail", kind="mua", send=s_nail_send, version=deb("s-nail"), apt=("s-nail",),
+                literal_helo=False))
+
+
+def mailutils_send(run: "Run") -> None:
+    run.write("mailrc", f'set sendmail="smtp://{run.server_ip}:25"\n')
+    run.client_run(["mail.mailutils", "-E", f'set sendmail="smtp://{run.server_ip}:25;domain={run.helo}"',
+                    "-r", run.sender, "-s", run.subject, *run.recipients],
+                   stdin=run.body.encode(), env={"HOME": str(run.workdir)})
+
+
+register(Client(id="gnu-mailutils", kind="mua", send=mailutils_send, version=deb("mailutils"),
+                apt=("mailutils",), behaviours=NO_TLS, literal_helo=False))
