@@ -1,0 +1,254 @@
+"""Read pcap and pcapng files (plain or gzip, a path or ``-`` for stdin).
+
+Both formats are parsed here with ``struct`` over large blocks rather than through
+dpkt's readers: dpkt's ``pcap.Reader`` builds a header object per record and its
+``pcapng.Reader`` knows a single interface, and record iteration is the floor of the
+replay rate. Several files are merged in timestamp order (``open_captures``).
+
+Errors: a path that is missing, a directory, empty, or not a capture raises
+``CaptureError`` when the file is opened, before any packet is read. A file that ends
+inside a record, or a record whose length is impossible, stops that file: every packet
+before it is kept and ``PcapFile.problem`` says what happened, for the pipeline to warn.
+"""
+
+from __future__ import annotations
+
+import gzip
+import heapq
+import io
+import struct
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import CaptureError
+from . import RawPacket
+
+BLOCK = 1 << 20
+# A record longer than this is taken as corruption, not as a packet (pcap's own
+# MAXIMUM_SNAPLEN is 262144).
+MAX_RECORD = 1 << 18
+
+PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
+    b"\xa1\xb2\xc3\xd4": (">", 1e-6),
+    b"\x4d\x3c\xb2\xa1": ("<", 1e-9),
+    b"\xa1\xb2\x3c\x4d": (">", 1e-9),
+}
+PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class PcapFile:
+    """One capture file; iterate it for ``RawPacket`` tuples.
+
+    After iteration, ``packets`` is the number of records read and ``problem`` is None
+    or a one-line description of why reading stopped early (truncation, corruption).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.name = str(path)
+        self.packets = 0
+        self.bytes_read = 0
+        self.problem: str | None = None
+        self.size: int | None = None
+        self._fh = self._open(self.name)
+        head = self._fh.read(4)
+        if not head:
+            raise CaptureError(f"{self.name}: empty file, not a capture")
+        if head in PCAP_MAGICS:
+            self._format = "pcap"
+        elif head == PCAPNG_SHB:
+            self._format = "pcapng"
+        else:
+            raise CaptureError(f"{self.name}: not a pcap or pcapng capture (magic {head.hex()})")
+        self._head = head
+
+    @property
+    def position(self) -> int:
+        """Bytes of the (compressed) file read so far, for progress reporting."""
+        try:
+            raw = getattr(self._fh, "fileobj", None) or self._fh
+            return int(raw.tell())
+        except (OSError, ValueError, AttributeError):
+            return 0
+
+    def _open(self, name: str) -> BinaryIO:
+        if name == "-":
+            raw: BinaryIO = sys.stdin.buffer
+            buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+            if buffered.peek(2)[:2] == GZIP_MAGIC:
+                return gzip.GzipFile(fileobj=buffered)  # type: ignore[return-value]
+            return buffered
+        path = Path(name)
+        if path.is_dir():
+            raise CaptureError(f"{name}: is a directory, not a capture file")
+        try:
+            fh: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed by iteration
+            self.size = path.stat().st_size
+        except FileNotFoundError:
+            raise CaptureError(f"{name}: no such file") from None
+        except OSError as exc:
+            raise CaptureError(f"{name}: cannot open: {exc.strerror}") from None
+        if fh.read(2) == GZIP_MAGIC:
+            fh.seek(0)
+            return gzip.GzipFile(fileobj=fh)  # type: ignore[return-value]
+        fh.seek(0)
+        return fh
+
+    def __iter__(self) -> Iterator[RawPacket]:
+        try:
+            if self._format == "pcap":
+                yield from self._read_pcap()
+            else:
+                yield from self._read_pcapng()
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            self.problem = f"read error after {self.packets} packets: {exc}"
+        finally:
+            if self._fh is not sys.stdin.buffer:
+                self._fh.close()
+
+    # -- classic pcap ---------------------------------------------------------------
+    def _read_pcap(self) -> Iterator[RawPacket]:
+        endian, unit = PCAP_MAGICS[self._head]
+        rest = self._fh.read(20)
+        if len(rest) < 20:
+            self.problem = "file ends inside the pcap file header"
+            return
+        _vmaj, _vmin, _zone, _sigfigs, _snaplen, network = struct.unpack(endian + "HHiIII", rest)
+        linktype = network & 0x0FFFFFFF
+        header = struct.Struct(endian + "IIII")
+        unpack = header.unpack_from
+        read = self._fh.read
+        buf = b""
+        off = 0
+        count = 0
+        consumed = 24
+        while True:
+            if len(buf) - off < 16:
+                more = read(BLOCK)
+                if not more:
+                    if len(buf) - off:
+                        self.problem = (
+                            f"truncated: file ends inside a record header after {count} packets"
+                        )
+                    break
+                consumed += off
+                buf = buf[off:] + more
+                off = 0
+                continue
+            sec, frac, incl, _orig = unpack(buf, off)
+            if incl > MAX_RECORD:
+                self.problem = (
+                    f"corrupt record after {count} packets (length {incl} at byte {consumed + off})"
+                )
+                break
+            end = off + 16 + incl
+            if end > len(buf):
+                more = read(max(BLOCK, incl + 16))
+                if not more:
+                    self.problem = (
+                        f"truncated: file ends inside a record after {count} packets "
+                        f"({len(buf) - off - 16} of {incl} bytes present)"
+                    )
+                    break
+                consumed += off
+                buf = buf[off:] + more
+                off = 0
+                continue
+            count += 1
+            yield (sec + frac * unit, linktype, buf[off + 16 : end])
+            off = end
+        self.packets = count
+        self.bytes_read = consumed + off
+
+    # -- pcapng -----------------------------------------------------------------------
+    def _read_pcapng(self) -> Iterator[RawPacket]:
+        read = self._fh.read
+        data = self._head + read()
+        self.bytes_read = len(data)
+        pos = 0
+        endian = "<"
+        # per interface: (linktype, divisor, offset seconds)
+        interfaces: list[tuple[int, float, int]] = []
+        last_ts = 0.0
+        count = 0
+        end_of_data = len(data)
+        while pos < end_of_data:
+            if end_of_data - pos < 12:
+                self.problem = f"truncated: file ends inside a block header after {count} packets"
+                break
+            block_type_raw = data[pos : pos + 4]
+            if block_type_raw == PCAPNG_SHB:
+                bom = data[pos + 8 : pos + 12]
+                if bom == b"\x4d\x3c\x2b\x1a":
+                    endian = "<"
+                elif bom == b"\x1a\x2b\x3c\x4d":
+                    endian = ">"
+                else:
+                    self.problem = f"corrupt section header after {count} packets"
+                    break
+                interfaces = []
+            block_type, block_len = struct.unpack_from(endian + "II", data, pos)
+            if block_len < 12 or block_len % 4 or block_len > MAX_RECORD + 64:
+                self.problem = f"corrupt block after {count} packets (length {block_len} at byte {pos})"
+                break
+            if pos + block_len > end_of_data:
+                self.problem = f"truncated: file ends inside a block after {count} packets"
+                break
+            body = pos + 8
+            if block_type == 1:  # Interface Description Block
+                linktype = struct.unpack_from(endian + "H", data, body)[0]
+                divisor, offset = _idb_options(data, body + 8, pos + block_len - 4, endian)
+                interfaces.append((linktype, divisor, offset))
+            elif block_type in (6, 2):  # Enhanced / obsolete Packet Block
+                if block_type == 6:
+                    iface, high, low, caplen, _orig = struct.unpack_from(endian + "IIIII", data, body)
+                    start = body + 20
+                else:
+                    iface, _drops, high, low, caplen, _orig = struct.unpack_from(
+                        endian + "HHIIII", data, body
+                    )
+                    start = body + 20
+                if iface >= len(interfaces) or start + caplen > pos + block_len - 4:
+                    self.problem = f"corrupt packet block after {count} packets (byte {pos})"
+                    break
+                linktype, divisor, offset = interfaces[iface]
+                last_ts = ((high << 32) | low) / divisor + offset
+                count += 1
+                yield (last_ts, linktype, data[start : start + caplen])
+            elif block_type == 3:  # Simple Packet Block: no timestamp, interface 0
+                if not interfaces:
+                    self.problem = f"packet block before any interface block (byte {pos})"
+                    break
+                caplen = min(struct.unpack_from(endian + "I", data, body)[0], block_len - 16)
+                count += 1
+                yield (last_ts, interfaces[0][0], data[body + 4 : body + 4 + caplen])
+            pos += block_len
+        self.packets = count
+
+
+def _idb_options(data: bytes, pos: int, end: int, endian: str) -> tuple[float, int]:
+    divisor = 1e6
+    offset = 0
+    while pos + 4 <= end:
+        code, length = struct.unpack_from(endian + "HH", data, pos)
+        value = data[pos + 4 : pos + 4 + length]
+        if code == 0:
+            break
+        if code == 9 and length >= 1:  # if_tsresol
+            exp = value[0]
+            divisor = float(2 ** (exp & 0x7F)) if exp & 0x80 else float(10 ** (exp & 0x7F))
+        elif code == 14 and length == 8:  # if_tsoffset
+            offset = struct.unpack(endian + "q", value)[0]
+        pos += 4 + length + (-length % 4)
+    return divisor, offset
+
+
+def open_captures(paths: list[str]) -> tuple[list[PcapFile], Iterator[RawPacket]]:
+    """Open every path (errors now, before reading) and merge them in time order."""
+    files = [PcapFile(p) for p in paths]
+    if len(files) == 1:
+        return files, iter(files[0])
+    return files, heapq.merge(*files, key=lambda rec: rec[0])

@@ -1,0 +1,64 @@
+"""Events of the TCP reassembly stage.
+
+In: ``TcpSegment`` (from ``sensor.capture.decode``). Out, per connection, in causal
+order: ``StreamData`` (in-order bytes of one direction with the peer's acknowledgement
+at the time they were sent), ``StreamGap`` (bytes that will never come), ``StreamEnd``
+(a direction's FIN reached in order), ``ConnectionClosed`` (the connection is over for
+the reassembler), and ``Anomaly``.
+
+Offsets are 64-bit relative: byte 0 is the first data byte after the SYN (or the first
+byte seen, for a connection picked up mid-stream).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..anomalies import Anomaly
+from ..capture.decode import TcpSegment
+
+
+@dataclass(frozen=True, slots=True)
+class StreamData:
+    ts: float
+    from_client: bool
+    offset: int
+    data: bytes
+    # Bytes of the *other* direction the sender had acknowledged when it sent these
+    # (relative offset), or None if unknown. Lets the SMTP stage tell a client line sent
+    # before the banner arrived from one sent after, whatever the capture timestamps say.
+    peer_ack: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamGap:
+    ts: float
+    from_client: bool
+    offset: int
+    length: int | None  # None: unknown (stream cut at a cap, or ended inside a hole)
+    reason: str  # "acked" (peer acknowledged past it), "hole_cap", "stream_cap", "close"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    ts: float
+    from_client: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionClosed:
+    ts: float
+    reason: str  # "close" | "reset" | "timeout" | "eof" | "evicted"
+
+
+StreamEvent = StreamData | StreamGap | StreamEnd | ConnectionClosed | Anomaly
+
+__all__ = [
+    "Anomaly",
+    "ConnectionClosed",
+    "StreamData",
+    "StreamEnd",
+    "StreamEvent",
+    "StreamGap",
+    "TcpSegment",
+]

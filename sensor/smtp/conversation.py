@@ -1,0 +1,316 @@
+"""SmtpConversation: the stepper for one SMTP conversation.
+
+Input: the stream events of one TCP connection (``sensor.reassembly.events``).
+Output: ``ClientLine``, ``ServerReply``, ``Anomaly`` and one final ``ConversationEnd``.
+
+Invariants:
+
+* client bytes are never stripped, case-folded or decoded: ``ClientLine.raw`` is what
+  was sent, terminator included; only AUTH secrets are replaced by ``***``, here, so that
+  no output can leak them;
+* replies are paired with commands strictly in order (RFC 5321 s4.3, RFC 2920 s3:
+  pipelined commands are answered in order); the first reply is the banner;
+* "pipelined" and "pregreet" come from the ACK numbers (``StreamData.peer_ack``): a line
+  is pipelined when the client's acknowledgement at the time it sent the line did not
+  cover the end of the previous reply. Without an ACK, from the order of delivery, which
+  the reassembler made causal;
+* nothing is read across a gap: a gap in either direction ends the conversation,
+  ``incomplete``;
+* after the end, every further event is ignored.
+
+It knows nothing of addresses, files, dialects or time beyond the events' ``ts``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from ..anomalies import Anomaly
+from ..reassembly.events import ConnectionClosed, StreamData, StreamEnd, StreamEvent, StreamGap
+from .events import ClientLine, ConversationEnd, ServerReply, SmtpEvent
+from .lines import Line, LineSplitter, ehlo_keywords, reply_code
+from .state import END_ON_COMMAND, KNOWN_VERBS, NON_SMTP_VERBS, TRANSITIONS, Outcome, Phase
+
+# (ts of the first byte, peer ACK offset or None, server bytes delivered at that time)
+ClientMeta = tuple[float, int | None, int]
+
+RFC_LINE_LIMIT = 510  # 512 octets including CRLF (RFC 5321 s4.5.3.1.4)
+_HEADER_NAME = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+@dataclass(slots=True)
+class _Command:
+    index: int
+    verb: str
+    reply_end: int | None = None
+
+
+class SmtpConversation:
+    def __init__(
+        self,
+        *,
+        max_line_length: int = 16384,
+        max_held_bytes: int = 65536,
+        mid_stream: bool = False,
+    ) -> None:
+        self.max_held_bytes = max_held_bytes
+        self.client_split: LineSplitter[ClientMeta] = LineSplitter(max_line_length)
+        self.server_split: LineSplitter[float] = LineSplitter(max_line_length)
+        self.phase = Phase.COMMAND if mid_stream else Phase.BANNER
+        self.incomplete = mid_stream
+        self.held: deque[Line[ClientMeta]] = deque()
+        self.held_bytes = 0
+        self.reply_lines: list[bytes] = []
+        self.reply_bytes = 0
+        # Mid-stream: the banner (if any) was before the capture; never call it missing.
+        self.banner_end: int | None = 0 if mid_stream else None
+        self.banner_seen = mid_stream
+        self.pending: deque[_Command] = deque()
+        self.last: _Command | None = None
+        self.awaiting: _Command | None = None
+        self.ehlo: tuple[frozenset[str], int] | None = None
+        self.server_offset = 0
+        self.server_spoke = False
+        self.lines = 0
+        self.pregreet_reported = False
+        self.final = False  # flushing at the end: no reply will come any more
+
+    @property
+    def done(self) -> bool:
+        return self.phase is Phase.DONE
+
+    # ------------------------------------------------------------------ input
+    def feed(self, event: StreamEvent) -> list[SmtpEvent]:
+        out: list[SmtpEvent] = []
+        if self.phase is Phase.DONE:
+            return out
+        if isinstance(event, StreamData):
+            if event.from_client:
+                meta = (event.ts, event.peer_ack, self.server_offset)
+                self._hold(self.client_split.feed(event.data, meta), out, event.ts)
+            else:
+                self.server_spoke = True
+                self.server_offset = event.offset + len(event.data)
+                for line in self.server_split.feed(event.data, event.ts):
+                    self._reply_line(line, out)
+                    # Held client lines were delivered before this reply: read them now,
+                    # so that the next reply is paired with the right command.
+                    self._run(out)
+                    if self.phase is Phase.DONE:
+                        return out
+            self._run(out)
+        elif isinstance(event, StreamGap):
+            out.append(Anomaly(event.ts, "tcp_gap", f"{'client' if event.from_client else 'server'} stream at byte {event.offset}"))
+            self._end(event.ts, "gap", out, incomplete=True)
+        elif isinstance(event, StreamEnd):
+            if event.from_client:
+                rest = self.client_split.flush()
+                if rest is not None:
+                    self._hold([rest], out, event.ts)
+            else:
+                rest_reply = self.server_split.flush()
+                if rest_reply is not None:
+                    self._reply_line(rest_reply, out)
+                if self.reply_lines and self.phase is not Phase.DONE:
+                    self._reply(event.ts, self.server_offset, out)
+            self._run(out)
+        elif isinstance(event, ConnectionClosed):
+            self._close(event, out)
+        else:
+            out.append(event)
+        return out
+
+    # ------------------------------------------------------------------ client side
+    def _hold(self, lines: list[Line[ClientMeta]], out: list[SmtpEvent], ts: float) -> None:
+        for line in lines:
+            self.held.append(line)
+            self.held_bytes += len(line.raw)
+        if self.held_bytes > self.max_held_bytes and self.phase in (Phase.BANNER, Phase.AWAIT):
+            out.append(Anomaly(ts, "smtp_held_cap", f"{self.held_bytes} bytes"))
+            self.incomplete = True
+            if self.phase is Phase.AWAIT:
+                # The client did not wait for the reply: take the likely reading.
+                assert self.awaiting is not None
+                end = {"DATA": "data", "STARTTLS": "starttls"}.get(self.awaiting.verb, "gap")
+                self._end(ts, end, out, incomplete=True)
+            else:
+                self.phase = Phase.COMMAND  # read them blind: the banner may never come
+
+    def _run(self, out: list[SmtpEvent]) -> None:
+        while self.held and self.phase in (Phase.COMMAND, Phase.AUTH):
+            line = self.held.popleft()
+            self.held_bytes -= len(line.raw)
+            self._interpret(line, out)
+
+    def _waited(self, known: int, reply_end: int | None) -> bool:
+        return reply_end is not None and known >= reply_end
+
+    def _interpret(self, line: Line[ClientMeta], out: list[SmtpEvent]) -> None:
+        ts, ack, seen = line.meta
+        known = ack if ack is not None else seen
+        blind = self.final and not self.server_spoke  # no reply was ever seen: can't tell
+        pregreet = not blind and not self._waited(known, self.banner_end)
+        if self.last is None or pregreet:
+            pipelined = pregreet
+        else:
+            pipelined = not blind and not self._waited(known, self.last.reply_end)
+        self.lines += 1
+        index = self.lines
+        raw = line.raw
+        term = line.terminator
+        names: list[str] = []
+        if pregreet and not self.pregreet_reported:
+            self.pregreet_reported = True
+            names.append("smtp_pregreet")
+        if pipelined and not pregreet:
+            ehlo = self.ehlo
+            if ehlo is None or "PIPELINING" not in ehlo[0] or not self._waited(known, ehlo[1]):
+                names.append("smtp_pipelining_unadvertised")
+        if line.cut:
+            names.append("smtp_line_cap")
+            self.incomplete = True
+        body = raw[: len(raw) - len(term)]
+
+        if self.phase is Phase.AUTH:
+            verb = "AUTH"
+            command = ""
+            raw = b"***" + term
+            masked = True
+        else:
+            if term == b"\n":
+                names.append("smtp_bare_lf")
+            if b"\r" in body:
+                names.append("smtp_bare_cr")
+            if len(body) > RFC_LINE_LIMIT:
+                names.append("smtp_long_line")
+            token = body.split(b" ", 1)[0]
+            verb = command = token.upper().decode("latin-1")
+            masked = False
+            if command in KNOWN_VERBS:
+                rest = body[len(token) :].upper()
+                if command == "MAIL" and not rest.startswith((b" FROM:", b" FROM :")):
+                    names.append("smtp_invalid_syntax")
+                elif command == "RCPT" and not rest.startswith((b" TO:", b" TO :")):
+                    names.append("smtp_invalid_syntax")
+                elif command == "AUTH":
+                    parts = body.split(b" ")
+                    if len(parts) > 2:  # an initial response (RFC 4954 s4): a secret
+                        raw = b" ".join(parts[:2]) + b" ***" + term
+                        masked = True
+            elif not body:
+                names.append("smtp_invalid_syntax")
+            elif command in NON_SMTP_VERBS or token.startswith(b"\x16\x03") or _binary(token):
+                names.append("smtp_non_smtp_command")
+            elif token.endswith(b":") and len(token) > 1 and set(token[:-1]) <= _HEADER_NAME:
+                names.append("smtp_header_as_command")
+            else:
+                names.append("smtp_unknown_command")
+
+        cmd = _Command(index, verb)
+        self.pending.append(cmd)
+        self.last = cmd
+        out.append(ClientLine(ts, raw, term, command, pipelined, pregreet, masked, index))
+        for name in names:
+            out.append(Anomaly(ts, name))
+        if verb in TRANSITIONS:
+            self.awaiting = cmd
+            self.phase = Phase.AWAIT
+        elif self.phase is Phase.AUTH:
+            self.phase = Phase.COMMAND
+        end = END_ON_COMMAND.get(command)
+        if end is not None:
+            self._end(ts, end, out)
+
+    # ------------------------------------------------------------------ server side
+    def _reply_line(self, line: Line[float], out: list[SmtpEvent]) -> None:
+        parsed = reply_code(line.raw)
+        if parsed is None:
+            if self.reply_lines:  # a broken continuation: close the reply before it
+                self._reply(line.meta, line.end_offset - len(line.raw), out)
+            out.append(Anomaly(line.meta, "smtp_invalid_reply"))
+            self.reply_lines.append(line.raw)
+            self._reply(line.meta, line.end_offset, out, invalid=True)
+            return
+        self.reply_lines.append(line.raw)
+        self.reply_bytes += len(line.raw)
+        if parsed[1] or self.reply_bytes > self.max_held_bytes:
+            if not parsed[1]:
+                out.append(Anomaly(line.meta, "smtp_held_cap", "multi-line reply"))
+            self._reply(line.meta, line.end_offset, out)
+
+    def _reply(self, ts: float, end_offset: int, out: list[SmtpEvent], invalid: bool = False) -> None:
+        lines = self.reply_lines
+        self.reply_lines = []
+        self.reply_bytes = 0
+        parsed = None if invalid else reply_code(lines[-1])
+        code = parsed[0] if parsed is not None else 0
+        raw = b"".join(lines)
+        if not self.banner_seen:
+            self.banner_seen = True
+            self.banner_end = end_offset
+            out.append(ServerReply(ts, code, raw, frozenset(), 0))
+            if self.phase is Phase.BANNER:
+                self.phase = Phase.COMMAND
+            return
+        if not self.pending:
+            out.append(ServerReply(ts, code, raw, frozenset(), -1))
+            out.append(Anomaly(ts, "smtp_unsolicited_reply", f"{code}"))
+            return
+        cmd = self.pending.popleft()
+        cmd.reply_end = end_offset
+        extensions: frozenset[str] = frozenset()
+        if cmd.verb == "EHLO" and code == 250:
+            extensions = ehlo_keywords(lines)
+            self.ehlo = (extensions, end_offset)
+        out.append(ServerReply(ts, code, raw, extensions, cmd.index))
+        if cmd is self.awaiting:
+            self.awaiting = None
+            outcome = TRANSITIONS[cmd.verb].get(code // 100, Outcome.COMMANDS)
+            if outcome is Outcome.SECRET:
+                self.phase = Phase.AUTH
+            elif outcome is Outcome.COMMANDS:
+                self.phase = Phase.COMMAND
+            else:
+                self._end(ts, outcome.value, out)
+
+    # ------------------------------------------------------------------ the end
+    def _close(self, event: ConnectionClosed, out: list[SmtpEvent]) -> None:
+        ts = event.ts
+        self.final = True
+        rest = self.client_split.flush()
+        if rest is not None:
+            self.held.append(rest)
+        rest_reply = self.server_split.flush()
+        if rest_reply is not None:
+            self._reply_line(rest_reply, out)
+        if self.reply_lines and self.phase is not Phase.DONE:
+            self._reply(ts, self.server_offset, out)
+        if self.phase is Phase.DONE:
+            return
+        if self.phase is Phase.BANNER:
+            self.phase = Phase.COMMAND  # no banner will come: read what the client sent
+        self._run(out)
+        if self.phase is Phase.DONE:
+            return
+        if self.held:  # waiting for a reply that never came: content, TLS or a secret
+            self.incomplete = True
+            self.held.clear()
+        reason = {"close": "close", "reset": "reset", "eof": "eof"}.get(event.reason, "timeout")
+        self._end(ts, reason, out)
+
+    def _end(self, ts: float, end: str, out: list[SmtpEvent], incomplete: bool = False) -> None:
+        if self.phase is Phase.DONE:
+            return
+        if not self.server_spoke:
+            out.append(Anomaly(ts, "smtp_server_silent"))
+        if not self.lines:
+            out.append(Anomaly(ts, "smtp_client_silent"))
+        self.phase = Phase.DONE
+        self.held.clear()
+        out.append(ConversationEnd(ts, end, incomplete or self.incomplete))
+
+
+def _binary(token: bytes) -> bool:
+    """Control bytes or bytes above 0x7e in a verb: not a text protocol."""
+    return any(b < 0x20 or b > 0x7E for b in token.rstrip(b"\r"))
