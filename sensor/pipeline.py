@@ -113,7 +113,7 @@ class Pipeline:
         for name in ("tcp_flow_table_full", "tcp_syn_isn_changed"):
             if self.table.counts[name]:
                 self.stats.anomalies[name] += self.table.counts[name]
-        for name in ("tcp_evicted", "tcp_untracked_segment"):
+        for name in ("evicted_handshakes", "untracked_segments"):
             if self.table.counts[name]:
                 self.stats.skipped[name] += self.table.counts[name]
         for output in self.outputs:

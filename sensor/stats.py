@@ -28,7 +28,7 @@ class Stats:
         verdicts = ", ".join(f"{k}={v}" for k, v in sorted(self.verdicts.items())) or "none"
         skipped = ", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items())) or "none"
         return (
-            f"packets={self.packets} tcp_segments={self.segments} flows={self.flows} "
+            f"packets={self.packets} segments={self.segments} flows={self.flows} "
             f"conversations={self.conversations} packets/s={self.packets_per_second:,.0f} "
             f"seconds={self.seconds:.2f}\n"
             f"verdicts: {verdicts}\n"
@@ -39,7 +39,7 @@ class Stats:
     def as_dict(self) -> dict[str, object]:
         return {
             "packets": self.packets,
-            "tcp_segments": self.segments,
+            "segments": self.segments,
             "flows": self.flows,
             "conversations": self.conversations,
             "seconds": round(self.seconds, 3),

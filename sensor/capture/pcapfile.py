@@ -76,8 +76,8 @@ class PcapFile:
 
     def _open(self, name: str) -> BinaryIO:
         if name == "-":
-            raw: BinaryIO = sys.stdin.buffer
-            buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+            raw = sys.stdin.buffer
+            buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
             if buffered.peek(2)[:2] == GZIP_MAGIC:
                 return gzip.GzipFile(fileobj=buffered)  # type: ignore[return-value]
             return buffered

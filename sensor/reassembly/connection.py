@@ -263,7 +263,8 @@ class TcpConnection:
                 else:
                     self.s_delivered = offset + len(data)
             elif kind == _GAP:
-                length, reason = extra  # type: ignore[misc]
+                assert isinstance(extra, tuple)
+                length, reason = extra
                 events.append(StreamGap(ts, from_client, offset, length, reason))
                 if from_client:
                     self.c_stopped = True

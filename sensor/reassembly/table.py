@@ -82,7 +82,7 @@ class FlowTable:
             else:
                 client_is_src = seg.sport > seg.dport
         else:
-            self.counts["tcp_untracked_segment"] += 1
+            self.counts["untracked_segments"] += 1
             return _NOTHING
         result: Result = []
         if self.count >= self.settings.max_flows and not self._make_room(seg.ts, result):
@@ -116,7 +116,7 @@ class FlowTable:
             return False
         victim = next(iter(self.embryonic.values()))
         result.extend(self._retire(victim, now, "evicted"))
-        self.counts["tcp_evicted"] += 1
+        self.counts["evicted_handshakes"] += 1
         return True
 
     def _retire(self, conn: TcpConnection, now: float, reason: str = "close") -> Result:

@@ -86,6 +86,8 @@ class SmtpConversation:
         if self.phase is Phase.DONE:
             return out
         if isinstance(event, StreamData):
+            if not event.data:
+                return out
             if event.from_client:
                 meta = (event.ts, event.peer_ack, self.server_offset)
                 self._hold(self.client_split.feed(event.data, meta), out, event.ts)
@@ -97,7 +99,7 @@ class SmtpConversation:
                     # Held client lines were delivered before this reply: read them now,
                     # so that the next reply is paired with the right command.
                     self._run(out)
-                    if self.phase is Phase.DONE:
+                    if self.done:
                         return out
             self._run(out)
         elif isinstance(event, StreamGap):
@@ -112,7 +114,7 @@ class SmtpConversation:
                 rest_reply = self.server_split.flush()
                 if rest_reply is not None:
                     self._reply_line(rest_reply, out)
-                if self.reply_lines and self.phase is not Phase.DONE:
+                if self.reply_lines and not self.done:
                     self._reply(event.ts, self.server_offset, out)
             self._run(out)
         elif isinstance(event, ConnectionClosed):

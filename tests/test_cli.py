@@ -1,0 +1,115 @@
+"""The command line, in-process with click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+from pcapgen import SIMPLE, Flow, lockstep, write
+
+from sensor.cli import cli
+
+ROOT = Path(__file__).parent.parent
+SAMPLE = ROOT / "samples" / "smtp-sample.pcap"
+
+
+def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = []
+    for name, command in group.commands.items():
+        out.append(prefix + (name,))
+        if isinstance(command, click.Group):
+            out += all_commands(command, prefix + (name,))
+    return out
+
+
+@pytest.mark.parametrize("path", [()] + all_commands(cli), ids=lambda p: " ".join(p) or "babel-sensor")
+def test_every_command_has_help(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli, [*path, "--help"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert "Usage:" in result.output and len(result.output.splitlines()) > 3
+
+
+def test_replay_jsonl_fields(tmp_path: Path) -> None:
+    pcap = write(tmp_path / "a.pcap", lockstep(Flow(), SIMPLE).frames)
+    result = CliRunner().invoke(cli, ["replay", str(pcap), "-q"], catch_exceptions=False)
+    assert result.exit_code == 0
+    [line] = result.stdout.splitlines()
+    obj = json.loads(line)
+    for field in ("ts", "client", "client_port", "server", "server_port", "verdict", "dialects",
+                  "family", "decided_at", "anomalies", "end", "incomplete", "client_lines", "replies"):
+        assert field in obj
+    assert obj["verdict"] == "unknown" and obj["dialects"] == [] and obj["end"] == "data"
+    assert obj["client_lines"] == [c.decode() for c, _ in SIMPLE]
+
+
+def test_replay_to_file_table_and_summary(tmp_path: Path) -> None:
+    out = tmp_path / "out.txt"
+    result = CliRunner().invoke(cli, ["replay", str(SAMPLE), "--format", "table", "-o", str(out)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0
+    text = out.read_text()
+    assert text.startswith("TIME (UTC)") and "[10.10.1.4]:1470" in text
+    assert "conversations=9" in result.stderr and "packets/s=" in result.stderr
+
+
+def test_replay_sample_golden() -> None:
+    """The bundled sample against its golden output (regenerate: see tests/data/golden/README)."""
+    golden = ROOT / "tests" / "data" / "golden" / "smtp-sample.jsonl"
+    result = CliRunner().invoke(cli, ["replay", str(SAMPLE), "-q"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert result.stdout == golden.read_text()
+
+
+def test_auth_secrets_never_in_output() -> None:
+    result = CliRunner().invoke(cli, ["replay", str(SAMPLE), "-q"], catch_exceptions=False)
+    # zeek's smtp.pcap carries AUTH LOGIN credentials (base64 of the user and password)
+    assert "Z3VycGFydGFw" not in result.stdout and "cHVuamFi" not in result.stdout
+    assert '"***\\r\\n"' in result.stdout
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage, not a capture"])
+def test_bad_capture_exits_1_with_one_line(tmp_path: Path, content: bytes) -> None:
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(content)
+    result = CliRunner().invoke(cli, ["replay", str(bad)])
+    assert result.exit_code == 1
+    assert str(bad) in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_file_and_directory_exit_1(tmp_path: Path) -> None:
+    for target in (tmp_path / "missing.pcap", tmp_path):
+        result = CliRunner().invoke(cli, ["replay", str(target)])
+        assert result.exit_code == 1 and str(target) in result.stderr
+
+
+def test_truncated_capture_warns_and_exits_0(tmp_path: Path) -> None:
+    raw = SAMPLE.read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(raw[: len(raw) - 100])
+    result = CliRunner().invoke(cli, ["replay", str(cut), "-q"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert "warning" in result.stderr and "truncated" in result.stderr
+    assert len(result.stdout.splitlines()) >= 8
+
+
+def test_bad_config_exits_1(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.ini"
+    cfg.write_text("[capture]\nportz = 25\n")
+    result = CliRunner().invoke(cli, ["replay", str(SAMPLE), "--config", str(cfg)])
+    assert result.exit_code == 1 and "portz" in result.stderr and str(cfg) in result.stderr
+
+
+def test_usage_error_exits_2() -> None:
+    assert CliRunner().invoke(cli, ["replay"]).exit_code == 2
+    assert CliRunner().invoke(cli, ["replay", str(SAMPLE), "--format", "xml"]).exit_code == 2
+
+
+def test_ports_option(tmp_path: Path) -> None:
+    pcap = write(tmp_path / "p.pcap", lockstep(Flow(sport=2525), SIMPLE).frames)
+    none = CliRunner().invoke(cli, ["replay", str(pcap), "-q"], catch_exceptions=False)
+    assert none.stdout == ""
+    some = CliRunner().invoke(cli, ["replay", str(pcap), "-q", "--ports", "25,2525"], catch_exceptions=False)
+    assert json.loads(some.stdout)["server_port"] == 2525
