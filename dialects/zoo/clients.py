@@ -48,6 +48,9 @@ class Client:
     max_recipients: int = 0  # 0: no limit
     delivery_timeout: float = 30
     setup: Callable[[], None] | None = None  # pip/npm installs
+    debconf: tuple[str, ...] = ()  # debconf-set-selections lines, applied before apt-get install
+    daemon: bool = False  # send() may return before the conversation has started
+    settle: float = 0.5  # seconds without an open connection that end the capture
     stop: Callable[["Run"], None] | None = None  # stop a daemon before tcpdump stops
     notes: str = ""
 
@@ -279,7 +282,7 @@ register(Client(id="msmtp", kind="mua", send=msmtp_send, version=deb("msmtp"), a
 def sendemail_send(run: "Run") -> None:
     run.client_run(["sendEmail", "-f", run.sender, "-t", *run.recipients, "-u", run.subject,
                     "-o", f"message-file={body_file(run)}", "-s", f"{run.server_ip}:25",
-                    "-o", f"fqdn={run.helo}", "-o", "tls=" + ("yes" if run.behaviour == "starttls" else "no")])
+                    "-o", f"fqdn={run.helo}"])  # tls=auto (the default): STARTTLS when offered
 
 
 register(Client(id="sendemail", kind="tool", send=sendemail_send, version=deb("sendemail"),
@@ -308,7 +311,7 @@ def git_send_email_send(run: "Run") -> None:
 
 
 register(Client(id="git-send-email", kind="tool", send=git_send_email_send, version=deb("git-email"),
-                apt=("git", "git-email", "libio-socket-ssl-perl", "libnet-ssleay-perl")))
+                apt=("git", "git-email", "libmailtools-perl", "libio-socket-ssl-perl", "libnet-ssleay-perl")))
 
 
 # ---------------------------------------------------------------------------- MUAs
@@ -316,12 +319,11 @@ register(Client(id="git-send-email", kind="tool", send=git_send_email_send, vers
 
 def mutt_send(binary: str) -> Callable[["Run"], None]:
     def send(run: "Run") -> None:
-        starttls = run.behaviour == "starttls"
+        # ssl_starttls stays at its default (yes): EHLO, and STARTTLS when offered.
         rc = [
             f'set smtp_url="smtp://{run.server_ip}:25/"',
             f'set from="{run.sender}"', "set use_envelope_from=yes", "set use_from=yes",
             f'set hostname="{run.hostname}"', "set record=''", "set copy=no",
-            f'set ssl_starttls={"yes" if starttls else "no"}', "set ssl_force_tls=no",
         ]
         if run.cert:
             rc.append(f'set certificate_file="{run.cert}"')
@@ -339,11 +341,11 @@ register(Client(id="neomutt", kind="mua", send=mutt_send("neomutt"), version=deb
 
 def s_nail_send(run: "Run") -> None:
     argv = ["s-nail", "-n", "-#", "-S", "v15-compat", "-S", f"mta=smtp://{run.server_ip}:25",
-            "-S", f"hostname={run.hostname}", "-S", f"smtp-hostname={run.helo}", "-S", f"from={run.sender}",
-            "-S", "sendwait", "-s", run.subject]
+            "-S", f"hostname={run.hostname}", "-r", run.sender,
+            "-S", "smtp-auth=none", "-S", "sendwait", "-S", "nosave", "-s", run.subject]
     if run.behaviour == "starttls":
         argv += ["-S", "smtp-use-starttls", "-S", "tls-verify=ignore"]
-    run.client_run(argv + ["--", *run.recipients], stdin=run.body.encode(), env={"HOME": str(run.workdir)})
+    run.client_run(argv + ["-.", *run.recipients], stdin=run.body.encode(), env={"HOME": str(run.workdir)})
 
 
 register(Client(id="s-nail", kind="mua", send=s_nail_send, version=deb("s-nail"), apt=("s-nail",),
@@ -351,11 +353,263 @@ register(Client(id="s-nail", kind="mua", send=s_nail_send, version=deb("s-nail")
 
 
 def mailutils_send(run: "Run") -> None:
-    run.write("mailrc", f'set sendmail="smtp://{run.server_ip}:25"\n')
-    run.client_run(["mail.mailutils", "-E", f'set sendmail="smtp://{run.server_ip}:25;domain={run.helo}"',
+    run.client_run(["mail.mailutils", "-E", f'set sendmail="smtp://{run.server_ip}:25"',
                     "-r", run.sender, "-s", run.subject, *run.recipients],
                    stdin=run.body.encode(), env={"HOME": str(run.workdir)})
 
 
 register(Client(id="gnu-mailutils", kind="mua", send=mailutils_send, version=deb("mailutils"),
                 apt=("mailutils",), behaviours=NO_TLS, literal_helo=False))
+
+
+# ---------------------------------------------------------------------------- MTAs
+#
+# Each runs inside the client namespace, relays everything to [server_ip] by address
+# (there is no DNS), takes its host name and greeting name from its own config, and
+# starts from an empty queue and retry database on every run (a message deferred by
+# ``busy`` must not come back in the next capture).  The package is purged afterwards:
+# Debian's MTAs conflict with each other.
+
+
+def preseed(*lines: str) -> Callable[[], None]:
+    def setup() -> None:
+        subprocess.run(["debconf-set-selections"], input="\n".join(lines) + "\n", text=True, check=True)
+    return setup
+
+
+def clear_dir(*paths: str) -> None:
+    for path in paths:
+        p = Path(path)
+        if p.is_dir():
+            for child in p.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    subprocess.run(["rm", "-rf", str(child)], check=False)
+                else:
+                    child.unlink(missing_ok=True)
+
+
+def mailname(run: "Run") -> str:
+    """The MTA's own name: the run's host name (a dotted name or a single label)."""
+    return run.hostname
+
+
+# --- Postfix
+
+
+def postfix_send(run: "Run") -> None:
+    domain = run.hostname.split(".", 1)[1] if "." in run.hostname else "localdomain"
+    main_cf = f"""\
+# babel zoo: relay-only Postfix client (Debian defaults where they matter)
+compatibility_level = 3.6
+myhostname = {run.hostname}
+mydomain = {domain}
+myorigin = $myhostname
+mydestination =
+local_recipient_maps =
+alias_maps =
+relayhost = [{run.server_ip}]
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+smtp_helo_name = {run.helo}
+smtp_tls_security_level = may
+smtp_dns_support_level = disabled
+smtp_host_lookup = native
+maillog_file = /var/log/postfix-zoo.log
+biff = no
+readme_directory = no
+"""
+    Path("/etc/postfix/main.cf").write_text(main_cf)
+    if not Path("/etc/postfix/master.cf").exists():
+        subprocess.run(["cp", "/usr/share/postfix/master.cf.dist", "/etc/postfix/master.cf"], check=True)
+    subprocess.run(["postsuper", "-d", "ALL"], capture_output=True, check=False)
+    run.client_run(["postfix", "start"], check=True)
+    run.client_run(["/usr/sbin/sendmail", "-f", run.sender, "--", *run.recipients], stdin=run.message, check=True)
+
+
+def postfix_stop(run: "Run") -> None:
+    subprocess.run(["postfix", "stop"], capture_output=True, check=False)
+    subprocess.run(["postsuper", "-d", "ALL"], capture_output=True, check=False)
+
+
+register(Client(
+    id="postfix", kind="mta", send=postfix_send, stop=postfix_stop, version=deb("postfix"),
+    apt=("postfix",), purge=("postfix",), daemon=True, settle=2.5,
+    debconf=("postfix postfix/main_mailer_type select No configuration",),
+))
+
+
+# --- Exim 4
+
+
+def exim4_send(run: "Run") -> None:
+    Path("/etc/exim4/update-exim4.conf.conf").write_text(f"""\
+dc_eximconfig_configtype='satellite'
+dc_other_hostnames=''
+dc_local_interfaces='127.0.0.1'
+dc_readhost='{run.hostname}'
+dc_relay_domains=''
+dc_minimaldns='false'
+dc_relay_nets=''
+dc_smarthost='{run.server_ip}::25'
+CFILEMODE='644'
+dc_use_split_config='false'
+dc_hide_mailname='true'
+dc_mailname_in_oh='true'
+dc_localdelivery='mail_spool'
+""")
+    Path("/etc/mailname").write_text(run.hostname + "\n")
+    Path("/etc/exim4/exim4.conf.localmacros").write_text(
+        f"MAIN_HARDCODE_PRIMARY_HOSTNAME = {run.hostname}\n"
+        f"REMOTE_SMTP_SMARTHOST_HELO_DATA = {run.helo}\n"
+        f"REMOTE_SMTP_HELO_DATA = {run.helo}\n"
+    )
+    subprocess.run(["update-exim4.conf"], check=True)
+    clear_dir("/var/spool/exim4/input", "/var/spool/exim4/db", "/var/spool/exim4/msglog")
+    run.client_run(["exim4", "-odi", "-f", run.sender, "--", *run.recipients], stdin=run.message)
+
+
+def exim4_stop(run: "Run") -> None:
+    clear_dir("/var/spool/exim4/input", "/var/spool/exim4/db", "/var/spool/exim4/msglog")
+
+
+register(Client(
+    id="exim4", kind="mta", send=exim4_send, stop=exim4_stop, version=deb("exim4-daemon-light"),
+    apt=("exim4-daemon-light",), purge=("exim4-daemon-light", "exim4-base", "exim4-config"),
+    debconf=("exim4-config exim4/dc_eximconfig_configtype select mail sent by smarthost; no local mail",
+                  "exim4-config exim4/dc_smarthost string 203.0.113.25::25"),
+))
+
+
+# --- Sendmail
+
+
+def sendmail_send(run: "Run") -> None:
+    switch = run.write("service.switch", "hosts files\naliases files\n")
+    mc = f"""\
+divert(-1)
+# babel zoo: sendmail as a smarthost client
+divert(0)dnl
+include(`/usr/share/sendmail/cf/m4/cf.m4')dnl
+VERSIONID(`babel zoo')dnl
+OSTYPE(`linux')dnl
+define(`confDOMAIN_NAME', `{run.hostname}')dnl
+define(`confHELO_NAME', `{run.helo}')dnl
+define(`SMART_HOST', `[{run.server_ip}]')dnl
+define(`confSERVICE_SWITCH_FILE', `{switch}')dnl
+define(`confHOSTS_FILE', `/etc/hosts')dnl
+define(`confBIND_OPTS', `-DNSRCH -DEFNAMES')dnl
+define(`confDONT_PROBE_INTERFACES', `True')dnl
+define(`confTO_ICONNECT', `15s')dnl
+define(`confTO_CONNECT', `15s')dnl
+define(`QUEUE_DIR', `{run.workdir}/mqueue')dnl
+define(`confDONT_BLAME_SENDMAIL', `GroupWritableDirPathSafe,GroupReadableKeyFile')dnl
+define(`ALIAS_FILE', `')dnl
+define(`STATUS_FILE', `{run.workdir}/sendmail.st')dnl
+FEATURE(`nocanonify')dnl
+FEATURE(`accept_unresolvable_domains')dnl
+MAILER(`local')dnl
+MAILER(`smtp')dnl
+"""
+    run.write("sendmail.mc", mc)
+    cf = subprocess.run(["m4", str(run.path("sendmail.mc"))], capture_output=True, text=True, check=True).stdout
+    run.write("sendmail.cf", cf)
+    run.path("mqueue").mkdir(mode=0o700)
+    run.client_run(["/usr/sbin/sendmail", "-C", str(run.path("sendmail.cf")), "-Am", "-odi", "-oi",
+                    "-f", run.sender, "--", *run.recipients], stdin=run.message)
+
+
+register(Client(
+    id="sendmail", kind="mta", send=sendmail_send, version=deb("sendmail-bin"),
+    apt=("sendmail-bin", "sendmail-cf", "m4"),
+    purge=("sendmail-bin", "sendmail-base", "sendmail-cf", "sensible-mda"),
+))
+
+
+# --- OpenSMTPD
+
+
+def opensmtpd_send(run: "Run") -> None:
+    conf = run.write("smtpd.conf", f"""\
+# babel zoo: OpenSMTPD relaying everything to the zoo server
+action "relay" relay host smtp://{run.server_ip}:25 helo "{run.helo}"
+match from local for any action "relay"
+""")
+    Path("/etc/mailname").write_text(run.hostname + "\n")
+    clear_dir("/var/spool/smtpd/queue", "/var/spool/smtpd/incoming", "/var/spool/smtpd/temporary",
+              "/var/spool/smtpd/corrupt", "/var/spool/smtpd/offline", "/var/spool/smtpd/purge")
+    run.client_start(["smtpd", "-d", "-f", str(conf)])
+    for _ in range(100):
+        if Path("/run/smtpd.sock").exists() or Path("/var/run/smtpd.sock").exists():
+            break
+        time.sleep(0.1)
+    run.client_run(["smtpctl", "-h"], check=False)
+    run.client_run(["/usr/sbin/sendmail", "-f", run.sender, "--", *run.recipients], stdin=run.message, check=True)
+
+
+def opensmtpd_stop(run: "Run") -> None:
+    for proc in run.procs:
+        if proc.args[-3:-1] == ["-f", str(run.path("smtpd.conf"))] and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+register(Client(
+    id="opensmtpd", kind="mta", send=opensmtpd_send, stop=opensmtpd_stop, version=deb("opensmtpd"),
+    apt=("opensmtpd",), purge=("opensmtpd",), daemon=True, literal_helo=True,
+    debconf=("opensmtpd opensmtpd/mailname string zoo.example",),
+))
+
+
+# --- dma (DragonFly Mail Agent)
+
+
+def dma_send(run: "Run") -> None:
+    tls = "STARTTLS\nSECURETRANSFER\nOPPORTUNISTIC_TLS\n" if run.behaviour == "starttls" else ""
+    Path("/etc/dma/dma.conf").write_text(
+        f"# babel zoo\nSMARTHOST {run.server_ip}\nPORT 25\nMAILNAME {run.hostname}\n{tls}"
+    )
+    clear_dir("/var/spool/dma")
+    run.client_run(["dma", "-f", run.sender, "--", *run.recipients], stdin=run.message, check=True)
+
+
+def dma_stop(run: "Run") -> None:
+    clear_dir("/var/spool/dma")
+
+
+register(Client(
+    id="dma", kind="mta", send=dma_send, stop=dma_stop, version=deb("dma"),
+    apt=("dma",), purge=("dma",), daemon=True, literal_helo=False,
+    debconf=("dma dma/mailname string zoo.example", "dma dma/relayhost string 203.0.113.25"),
+))
+
+
+# --- nullmailer
+
+
+def nullmailer_send(run: "Run") -> None:
+    flags = " --starttls --insecure" if run.behaviour == "starttls" else ""
+    etc = Path("/etc/nullmailer")
+    (etc / "remotes").write_text(f"{run.server_ip} smtp --port=25{flags}\n")
+    (etc / "me").write_text(run.hostname + "\n")
+    (etc / "defaultdomain").write_text((run.hostname.split(".", 1)[1] if "." in run.hostname else run.hostname) + "\n")
+    (etc / "helohost").write_text(run.helo + "\n")
+    (etc / "adminaddr").write_text("")
+    clear_dir("/var/spool/nullmailer/queue", "/var/spool/nullmailer/tmp", "/var/spool/nullmailer/failed")
+    run.client_start(["runuser", "-u", "mail", "--", "nullmailer-send"])
+    time.sleep(0.5)
+    run.client_run(["/usr/sbin/sendmail", "-f", run.sender, "--", *run.recipients], stdin=run.message, check=True)
+
+
+def nullmailer_stop(run: "Run") -> None:
+    clear_dir("/var/spool/nullmailer/queue", "/var/spool/nullmailer/tmp", "/var/spool/nullmailer/failed")
+
+
+register(Client(
+    id="nullmailer", kind="mta", send=nullmailer_send, stop=nullmailer_stop, version=deb("nullmailer"),
+    apt=("nullmailer",), purge=("nullmailer",), daemon=True,
+    debconf=("nullmailer shared/mailname string zoo.example",
+                  "nullmailer nullmailer/relayhost string 203.0.113.25"),
+))

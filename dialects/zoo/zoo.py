@@ -15,7 +15,8 @@ client namespace (in its own UTS namespace too, so its host name is the run's), 
 until every connection is closed and tcpdump has flushed, stops tcpdump with SIGINT,
 checks that the capture is complete (handshake, close, no sequence hole in either
 direction) and appends rows to ``<corpus>/labels.tsv`` (DESIGN §4 columns plus
-``client_version``, ``kind``, ``scenario``, ``run``, ``helo``).
+``client_version``, ``kind``, ``scenario``, ``run``, ``helo`` (shape of the greeting
+name) and ``tls`` (whether the client took STARTTLS)).
 
 Values vary between runs (random sender and recipients, number of recipients,
 message size, client address), while the host-name *shape* follows the run number
@@ -55,7 +56,7 @@ BEHAVIOURS = ("modern", "starttls", "old", "strict", "busy")
 BUSY_ORDER = ("mail", "rcpt", "data")
 SERVER_IP = "203.0.113.25"
 CLIENT_NET = "198.51.100"
-LABEL_COLUMNS = ("pcap", "dialect", "class", "flow", "client_version", "kind", "scenario", "run", "helo")
+LABEL_COLUMNS = ("pcap", "dialect", "class", "flow", "client_version", "kind", "scenario", "run", "helo", "tls")
 DEFAULT_CORPUS = HERE.parent / "corpus"
 
 DOMAINS = (
@@ -111,6 +112,7 @@ class Run:
     ns_server: str = ""
     server_log: Path = field(default_factory=Path)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    tls: bool = False  # the client took STARTTLS (the rest of its conversation is encrypted)
 
     # --- helpers for client recipes
 
@@ -373,8 +375,8 @@ def _on_signal(signum: int, frame: object) -> None:
 def check_capture(pcap: Path, client_ip: str) -> list[str]:
     """Flows ``ip:port`` in a capture, raising ZooError if one is not complete.
 
-    Complete: each TCP connection to port 25 from ``client_ip`` has its SYN, a FIN or
-    RST, and no sequence hole in either direction.
+    Complete: each TCP connection to port 25 from ``client_ip`` has its SYN and SYN-ACK,
+    a FIN each way or a RST, and no sequence hole in either direction.
     """
     import dpkt  # only the check needs it
 
@@ -389,7 +391,7 @@ def check_capture(pcap: Path, client_ip: str) -> list[str]:
             src = dpkt.utils.inet_to_str(ip.src)
             from_client = src == client_ip and tcp.dport == 25
             port = tcp.sport if from_client else tcp.dport
-            state = flows.setdefault((port, from_client), {"syn": False, "end": False, "next": None, "holes": 0})
+            state = flows.setdefault((port, from_client), {"syn": False, "fin": False, "rst": False, "next": None, "holes": 0})
             seq, flags = tcp.seq, tcp.flags
             if flags & dpkt.tcp.TH_SYN:
                 state["syn"] = True
@@ -405,8 +407,10 @@ def check_capture(pcap: Path, client_ip: str) -> list[str]:
                 end = (seq + length) & 0xFFFFFFFF
                 if ((end - state["next"]) & 0xFFFFFFFF) < 0x80000000:  # type: ignore[operator]
                     state["next"] = end
-            if flags & (dpkt.tcp.TH_FIN | dpkt.tcp.TH_RST):
-                state["end"] = True
+            if flags & dpkt.tcp.TH_FIN:
+                state["fin"] = True
+            if flags & dpkt.tcp.TH_RST:
+                state["rst"] = True
     ports = sorted({port for port, _ in flows})
     if not ports:
         raise ZooError(f"{pcap.name}: no TCP connection from {client_ip}")
@@ -414,8 +418,10 @@ def check_capture(pcap: Path, client_ip: str) -> list[str]:
         side = "client" if from_client else "server"
         if not state["syn"]:
             raise ZooError(f"{pcap.name}: {client_ip}:{port} {side} SYN missing")
-        if not state["end"]:
-            raise ZooError(f"{pcap.name}: {client_ip}:{port} {side} FIN/RST missing")
+        # Closed: a FIN each way, or a reset by either side (some clients reset).
+        ends = [flows.get((port, d), {}) for d in (True, False)]
+        if not (all(e.get("fin") for e in ends) or any(e.get("rst") for e in ends)):
+            raise ZooError(f"{pcap.name}: {client_ip}:{port} connection not closed (FIN each way or RST)")
         if state["holes"]:
             raise ZooError(f"{pcap.name}: {client_ip}:{port} {side} has {state['holes']} sequence hole(s)")
     return [f"{client_ip}:{port}" for port in ports]
@@ -483,7 +489,9 @@ def capture(run: Run, pcap: Path) -> list[str]:
                 raise ZooError("server did not start: " + (run.workdir / "server.err").read_text()[-400:])
             time.sleep(0.05)
         run.client.send(run)
-        if not run.wait_delivery(timeout=run.client.delivery_timeout, settle=0.5):
+        if not run.client.daemon and not any(e["event"] == "connect" for e in run.server_events()):
+            raise ZooError("the client exited without connecting")
+        if not run.wait_delivery(timeout=run.client.delivery_timeout, settle=run.client.settle):
             raise ZooError("the client did not finish its conversation: "
                            + ("no connection" if not run.server_events()[1:] else "connection still open"))
         # Let the last ACK/FIN reach the wire and tcpdump (-U) write it, then SIGINT.
@@ -497,6 +505,7 @@ def capture(run: Run, pcap: Path) -> list[str]:
             raise ZooError(f"tcpdump reports drops: {stats.strip()}")
         flows = check_capture(tmp_pcap, run.client_ip)
         shutil.copyfile(tmp_pcap, pcap)
+        run.tls = any(e["event"] == "tls" for e in run.server_events())
         return flows
     finally:
         if run.client.stop:
@@ -516,6 +525,8 @@ def ensure_installed(client: client_registry.Client) -> None:
     if client.apt:
         missing = [p for p in client.apt if not client_registry.dpkg_version(p)]
         if missing:
+            if client.debconf:
+                client_registry.preseed(*client.debconf)()
             log(f"apt-get install {' '.join(missing)}")
             with client_registry.no_service_start():
                 subprocess.run(
@@ -600,13 +611,17 @@ def main(argv: list[str] | None = None) -> int:
                                 if (workdir / name).exists():
                                     log(f"--- {name}\n" + (workdir / name).read_text(errors="replace")[-1500:])
                             (corpus / rel).unlink(missing_ok=True)
+                            keep = Path(tempfile.gettempdir()) / "zoo-failed" / f"{cid}-{behaviour}-{index}"
+                            shutil.rmtree(keep, ignore_errors=True)
+                            shutil.copytree(workdir, keep, symlinks=True, ignore_dangling_symlinks=True)
+                            log(f"work files kept in {keep}")
                             continue
                     rows = [r for r in read_labels(labels_path) if r["pcap"] != str(rel)]
                     rows.append({
                         "pcap": str(rel), "dialect": cid, "class": "legit",
                         "flow": flows[0] if len(flows) == 1 else "",
                         "client_version": version, "kind": client.kind, "scenario": behaviour,
-                        "run": str(index), "helo": run.helo_shape,
+                        "run": str(index), "helo": run.helo_shape, "tls": "yes" if run.tls else "no",
                     })
                     write_labels(labels_path, rows)
                     done += 1
