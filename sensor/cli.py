@@ -106,13 +106,13 @@ def replay(
         },
     )
     setup_logging(settings.log.level)
+    output = open_output(settings)
+    pipeline = Pipeline(settings, [output])
     try:
-        files, packets = open_captures(list(pcap))
+        files, packets = open_captures(list(pcap), pipeline.bypass)
     except SensorError as exc:
         raise click.ClickException(str(exc)) from None
-    output = open_output(settings)
     show_progress = sys.stderr.isatty() if progress is None else progress
-    pipeline = Pipeline(settings, [output])
     total = sum(f.size or 0 for f in files)
     if show_progress and total:
         with click.progressbar(length=total, label="replay", file=sys.stderr) as bar:

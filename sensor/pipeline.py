@@ -14,30 +14,22 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 from .alert import Alert
 from .capture import RawPacket
+from .capture.bypass import Bypass
 from .capture.decode import Decoder
 from .config import Settings
 from .outputs import Output
-from .reassembly import Anomaly, ConnectionClosed, FlowTable, StreamEvent, TcpConnection
-from .smtp import ClientLine, ConversationEnd, ServerReply, SmtpConversation
+from .reassembly import FlowTable, StreamEvent, TcpConnection
+from .smtp import SmtpConversation
 from .stats import Stats
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
-class FlowState:
-    """What the pipeline keeps per conversation until its record is written."""
-
-    smtp: SmtpConversation
-    lines: list[bytes] = field(default_factory=list)
-    replies: list[bytes] = field(default_factory=list)
-    pipelined: list[int] = field(default_factory=list)
-    anomalies: dict[str, None] = field(default_factory=dict)
-    finished: bool = False
+# Marks a flow whose processing failed: it is dropped, its later events ignored.
+_DROPPED = object()
 
 
 def address(packed: bytes) -> str:
@@ -58,7 +50,9 @@ class Pipeline:
         self.isolate_errors = isolate_errors
         self.progress = progress
         self.decoder = Decoder(settings.capture.ports)
-        self.table = FlowTable(settings.reassembly, settings.capture.ports)
+        # Give this to the packet source so that finished conversations are dropped there.
+        self.bypass = Bypass()
+        self.table = FlowTable(settings.reassembly, settings.capture.ports, self.bypass)
         self.stats = Stats()
         self.last_ts = 0.0
 
@@ -103,6 +97,9 @@ class Pipeline:
         started = time.perf_counter()
         self._handle(self.table.close_all(self.last_ts, "eof"))
         self.stats.seconds += time.perf_counter() - started
+        self.stats.packets += self.bypass.dropped
+        self.stats.segments += self.bypass.dropped
+        self.stats.bypassed = self.bypass.dropped
         self.stats.flows = self.table.counts["flows"]
         self.stats.skipped.update(
             {k: v for k, v in self.decoder.counts.items() if not k.startswith("capture_")}
@@ -133,48 +130,36 @@ class Pipeline:
                     address(conn.client), conn.client_port, address(conn.server), conn.server_port,
                 )
                 self.stats.anomalies["internal_error"] += 1
-                conn.stop_payload()
-                conn.app = FlowState(SmtpConversation(), finished=True)
+                self.table.settle(conn)
+                conn.app = _DROPPED
 
     def _flow_events(self, conn: TcpConnection, events: list[StreamEvent]) -> None:
-        state = conn.app
-        if state is None:
+        smtp = conn.app
+        if smtp is None:
             if not conn.payload_seen:
                 return  # a handshake, a scan, a SYN flood: no conversation to report
-            smtp = self.settings.smtp
-            state = FlowState(
-                SmtpConversation(
-                    max_line_length=smtp.max_line_length,
-                    max_held_bytes=smtp.max_held_bytes,
-                    mid_stream=conn.mid_stream,
-                )
+            settings = self.settings.smtp
+            smtp = conn.app = SmtpConversation(
+                max_line_length=settings.max_line_length,
+                max_held_bytes=settings.max_held_bytes,
+                mid_stream=conn.mid_stream,
             )
-            if conn.mid_stream:
-                state.anomalies["tcp_mid_stream"] = None
-            conn.app = state
-        assert isinstance(state, FlowState)
-        if state.finished:
+        if smtp is _DROPPED:
             return
+        assert isinstance(smtp, SmtpConversation)
+        if smtp.done:
+            return
+        feed = smtp.feed
         for event in events:
-            if isinstance(event, Anomaly) and not isinstance(event, ConnectionClosed):
-                state.anomalies[event.name] = None
-                continue
-            for out in state.smtp.feed(event):
-                if isinstance(out, ClientLine):
-                    state.lines.append(out.raw)
-                    if out.pipelined:
-                        state.pipelined.append(out.index)
-                elif isinstance(out, ServerReply):
-                    state.replies.append(out.raw)
-                elif isinstance(out, Anomaly):
-                    state.anomalies[out.name] = None
-                elif isinstance(out, ConversationEnd):
-                    self._emit(conn, state, out)
-                    conn.stop_payload()
-                    return
+            feed(event)
+            if smtp.done:
+                self._emit(conn, smtp)
+                self.table.settle(conn)
+                return
 
-    def _emit(self, conn: TcpConnection, state: FlowState, end: ConversationEnd) -> None:
-        state.finished = True
+    def _emit(self, conn: TcpConnection, smtp: SmtpConversation) -> None:
+        end = smtp.end
+        assert end is not None
         alert = Alert(
             ts=conn.first_ts,
             client=address(conn.client),
@@ -185,12 +170,12 @@ class Pipeline:
             dialects=(),
             family=None,
             decided_at=None,
-            anomalies=tuple(state.anomalies),
+            anomalies=tuple(smtp.anomalies),
             end=end.end,
             incomplete=end.incomplete,
-            client_lines=tuple(state.lines),
-            replies=tuple(state.replies),
-            pipelined=tuple(state.pipelined),
+            client_lines=tuple(smtp.client_lines),
+            replies=tuple(smtp.replies),
+            pipelined=tuple(smtp.pipelined),
         )
         stats = self.stats
         stats.conversations += 1

@@ -12,6 +12,7 @@ class Stats:
     segments: int = 0
     conversations: int = 0
     flows: int = 0
+    bypassed: int = 0  # packets of finished conversations dropped at the reader
     skipped: Counter[str] = field(default_factory=Counter)  # decoder skip reasons
     anomalies: Counter[str] = field(default_factory=Counter)
     verdicts: Counter[str] = field(default_factory=Counter)
@@ -30,7 +31,7 @@ class Stats:
         return (
             f"packets={self.packets} segments={self.segments} flows={self.flows} "
             f"conversations={self.conversations} packets/s={self.packets_per_second:,.0f} "
-            f"seconds={self.seconds:.2f}\n"
+            f"seconds={self.seconds:.2f} bypassed={self.bypassed}\n"
             f"verdicts: {verdicts}\n"
             f"anomalies: {anomalies}\n"
             f"skipped: {skipped}"
@@ -41,6 +42,7 @@ class Stats:
             "packets": self.packets,
             "segments": self.segments,
             "flows": self.flows,
+            "bypassed": self.bypassed,
             "conversations": self.conversations,
             "seconds": round(self.seconds, 3),
             "packets_per_second": round(self.packets_per_second),

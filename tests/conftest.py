@@ -32,7 +32,7 @@ def replay_records(paths: list[Path], settings: Settings | None = None) -> list[
     """Run the pipeline on captures; return the JSON objects of every conversation."""
     out = Collect()
     pipeline = Pipeline(settings or load_settings(), [out], isolate_errors=False)
-    _files, packets = open_captures([str(p) for p in paths])
+    _files, packets = open_captures([str(p) for p in paths], pipeline.bypass)
     pipeline.run(packets)
     pipeline.finish()
     return [json.loads(json.dumps(a.to_json())) for a in out.alerts]

@@ -283,3 +283,47 @@ def test_pregreet_from_ack_with_equal_timestamps(tmp_path: Path, replay) -> None
     [rec] = replay([write(tmp_path / "pg.pcap", flow.frames)])
     assert "smtp_pregreet" in rec["anomalies"]
     assert rec["pipelined"] == [1]
+
+
+def _run_pipeline(pcap: Path):
+    from conftest import Collect
+
+    from sensor.capture import open_captures
+    from sensor.config import load_settings
+    from sensor.pipeline import Pipeline
+
+    out = Collect()
+    pipeline = Pipeline(load_settings(), [out], isolate_errors=False)
+    _files, packets = open_captures([str(pcap)], pipeline.bypass)
+    pipeline.run(packets)
+    return pipeline, out
+
+
+def test_body_is_bypassed_at_the_reader_and_the_close_still_seen(tmp_path: Path) -> None:
+    flow = lockstep(Flow(), SIMPLE)
+    for _ in range(30):
+        flow.client_send(b"x" * 500 + b"\r\n")
+        flow.server_ack()
+    flow.fin()
+    pipeline, out = _run_pipeline(write(tmp_path / "b.pcap", flow.frames))
+    # 30 body segments, 30 ACKs, and the last ACK of the close (no FIN/RST flag on it)
+    assert pipeline.bypass.dropped == 61
+    [(conn, _)] = [v for v in pipeline.table.flows.values() if v[1]]
+    assert conn.closed  # the FIN/ACK exchange went through
+    stats = pipeline.finish()
+    assert stats.packets == len(flow.frames) and stats.bypassed == 61
+    assert [a.end for a in out.alerts] == ["data"]
+
+
+def test_long_body_keeps_the_connection_alive(tmp_path: Path) -> None:
+    """Body packets bypassed at the reader still count as activity for idle expiry."""
+    flow = lockstep(Flow(), SIMPLE)
+    flow.step = 100.0  # 100 s between packets: 2000 s of body, idle timeout 330 s
+    for _ in range(20):
+        flow.client_send(b"y" * 100 + b"\r\n")
+    flow.step = 0.01
+    flow.fin()
+    pipeline, out = _run_pipeline(write(tmp_path / "long.pcap", flow.frames))
+    pipeline.finish()
+    assert len(out.alerts) == 1  # no second, mid-stream "conversation" made of the body
+    assert out.alerts[0].end == "data"

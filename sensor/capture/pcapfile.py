@@ -24,6 +24,7 @@ from typing import BinaryIO
 
 from ..errors import CaptureError
 from . import RawPacket
+from .bypass import Bypass
 
 BLOCK = 1 << 20
 # A record longer than this is taken as corruption, not as a packet (pcap's own
@@ -37,6 +38,12 @@ PCAP_MAGICS = {
     b"\xa1\xb2\x3c\x4d": (">", 1e-9),
 }
 PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+# LINKTYPE -> (offset of the IP header, offset of the EtherType or None for raw IP)
+_IP_OFFSET: dict[int, tuple[int, int | None]] = {
+    1: (14, 12), 113: (16, 14), 276: (20, 0), 101: (0, None), 12: (0, None), 14: (0, None),
+    228: (0, None), 229: (0, None), 0: (4, None), 108: (4, None),
+}
+
 GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -47,8 +54,10 @@ class PcapFile:
     or a one-line description of why reading stopped early (truncation, corruption).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, bypass: Bypass | None = None) -> None:
         self.name = str(path)
+        self.bypass = bypass
+        self.bypassed = 0  # packets dropped by the bypass (counted, not yielded)
         self.packets = 0
         self.bytes_read = 0
         self.problem: str | None = None
@@ -118,49 +127,70 @@ class PcapFile:
             return
         _vmaj, _vmin, _zone, _sigfigs, _snaplen, network = struct.unpack(endian + "HHiIII", rest)
         linktype = network & 0x0FFFFFFF
-        header = struct.Struct(endian + "IIII")
-        unpack = header.unpack_from
+        unpack = struct.Struct(endian + "IIII").unpack_from
         read = self._fh.read
+        # Where the IP header and the EtherType sit in this link type, for the bypass.
+        ip_at, ether_type_at = _IP_OFFSET.get(linktype, (-1, None))
+        table = self.bypass.table if self.bypass is not None and ip_at >= 0 else None
+        v4_at = 16 + ip_at  # from the record header
+        ether_at = None if ether_type_at is None else 16 + ether_type_at
+        bypassed = 0
         buf = b""
         off = 0
         count = 0
         consumed = 24
+        size = 0
         while True:
-            if len(buf) - off < 16:
-                more = read(BLOCK)
-                if not more:
-                    if len(buf) - off:
-                        self.problem = (
-                            f"truncated: file ends inside a record header after {count} packets"
-                        )
-                    break
-                consumed += off
-                buf = buf[off:] + more
-                off = 0
-                continue
-            sec, frac, incl, _orig = unpack(buf, off)
-            if incl > MAX_RECORD:
-                self.problem = (
-                    f"corrupt record after {count} packets (length {incl} at byte {consumed + off})"
-                )
+            more = read(BLOCK)
+            if not more:
+                if off < size:
+                    where = "a record header" if size - off < 16 else "a record"
+                    self.problem = f"truncated: file ends inside {where} after {count} packets"
                 break
-            end = off + 16 + incl
-            if end > len(buf):
-                more = read(max(BLOCK, incl + 16))
-                if not more:
-                    self.problem = (
-                        f"truncated: file ends inside a record after {count} packets "
-                        f"({len(buf) - off - 16} of {incl} bytes present)"
-                    )
+            consumed += off
+            buf = buf[off:] + more if off < size else more
+            off = 0
+            size = len(buf)
+            # Every complete record in the block; a partial one waits for the next read.
+            while off + 16 <= size:
+                sec, frac, incl, _orig = unpack(buf, off)
+                end = off + 16 + incl
+                if end > size or incl > MAX_RECORD:
+                    if incl > MAX_RECORD:
+                        self.problem = (
+                            f"corrupt record after {count} packets (length {incl} at byte {consumed + off})"
+                        )
+                        self.packets = count
+                        return
                     break
-                consumed += off
-                buf = buf[off:] + more
-                off = 0
-                continue
-            count += 1
-            yield (sec + frac * unit, linktype, buf[off + 16 : end])
-            off = end
+                count += 1
+                if table and end - off >= v4_at + 34:
+                    # IPv4 without options (the common case): version/IHL byte, then
+                    # addresses and ports as one slice, flags at a fixed place.
+                    if buf[off + v4_at] == 0x45 and (
+                        ether_at is None or buf[off + ether_at : off + ether_at + 2] == b"\x08\x00"
+                    ):
+                        key = buf[off + v4_at + 12 : off + v4_at + 24]
+                        flags = buf[off + v4_at + 33] if off + v4_at + 34 <= end else 0x07
+                    elif buf[off + v4_at] >> 4 == 6 and buf[off + v4_at + 6] == 6 and (
+                        ether_at is None or buf[off + ether_at : off + ether_at + 2] == b"\x86\xdd"
+                    ):
+                        key = buf[off + v4_at + 8 : off + v4_at + 44]
+                        flags = buf[off + v4_at + 53] if off + v4_at + 54 <= end else 0x07
+                    else:
+                        key = b""
+                        flags = 0x07
+                    if not flags & 0x07 and key in table:  # no FIN, SYN or RST
+                        table[key] = sec
+                        bypassed += 1
+                        off = end
+                        continue
+                yield (sec + frac * unit, linktype, buf[off + 16 : end])
+                off = end
         self.packets = count
+        self.bypassed = bypassed
+        if self.bypass is not None:
+            self.bypass.dropped += bypassed
         self.bytes_read = consumed + off
 
     # -- pcapng -----------------------------------------------------------------------
@@ -246,9 +276,11 @@ def _idb_options(data: bytes, pos: int, end: int, endian: str) -> tuple[float, i
     return divisor, offset
 
 
-def open_captures(paths: list[str]) -> tuple[list[PcapFile], Iterator[RawPacket]]:
+def open_captures(
+    paths: list[str], bypass: Bypass | None = None
+) -> tuple[list[PcapFile], Iterator[RawPacket]]:
     """Open every path (errors now, before reading) and merge them in time order."""
-    files = [PcapFile(p) for p in paths]
+    files = [PcapFile(p, bypass) for p in paths]
     if len(files) == 1:
         return files, iter(files[0])
     return files, heapq.merge(*files, key=lambda rec: rec[0])

@@ -33,6 +33,8 @@ from .segments import StreamBuffer
 # A queued item: (arrival number, kind, ts, offset, data, extra) where extra is the
 # peer acknowledgement for data, (length, reason) for a gap, None for an end.
 _DATA, _GAP, _END = 0, 1, 2
+_CONTROL = TCP_SYN | TCP_FIN | TCP_RST
+_NO_EVENTS: list[StreamEvent] = []  # shared: callers only iterate
 Item = tuple[int, int, float, int, bytes, object]
 
 
@@ -126,6 +128,34 @@ class TcpConnection:
                     return [ConnectionClosed(ts, "close")]
             return []
 
+        payload = seg.payload
+        if not flags & _CONTROL:
+            # The common cases, without queueing: a pure ACK, or the next bytes in order
+            # whose sender's ACK covers everything delivered from the other side.
+            other = self.s if from_client else self.c
+            if not other.pending:
+                if not payload:
+                    return _NO_EVENTS
+                buf = self.c if from_client else self.s
+                if buf.base is not None and not buf.pending and not self.cq and not self.sq:
+                    start = buf.offset(seg.seq)
+                    end = start + len(payload)
+                    if start == buf.next and end <= self.max_stream_bytes and buf.fin_at is None:
+                        ack = other.offset(seg.ack) if flags & TCP_ACK and other.base is not None else None
+                        if from_client:
+                            ready = ack is None or ack <= self.s_delivered or self.s_stopped
+                        else:
+                            ready = ack is None or ack <= self.c_delivered or self.c_stopped
+                        if ready:
+                            self.payload_seen = True
+                            buf.next = end
+                            buf._remember(payload)
+                            if from_client:
+                                self.c_delivered = end
+                            else:
+                                self.s_delivered = end
+                            return [StreamData(ts, from_client, start, payload, ack)]
+
         events: list[StreamEvent] = []
         seq = seg.seq
         if flags & TCP_SYN:
@@ -141,7 +171,6 @@ class TcpConnection:
                         self.c.base = seg.ack
             seq = (seq + 1) & 0xFFFFFFFF  # data in a SYN (TCP Fast Open) follows the SYN
         buf = self.c if from_client else self.s
-        payload = seg.payload
         if payload or flags & TCP_FIN:
             if buf.base is None:
                 buf.base = seq

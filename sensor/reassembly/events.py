@@ -13,13 +13,15 @@ byte seen, for a connection picked up mid-stream).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..anomalies import Anomaly
 from ..capture.decode import TcpSegment
 
 
-@dataclass(frozen=True, slots=True)
-class StreamData:
+class StreamData(NamedTuple):
+    """In-order bytes of one direction. A NamedTuple: one per data segment."""
+
     ts: float
     from_client: bool
     offset: int

@@ -17,24 +17,35 @@ the events its ``TcpConnection`` produced, as ``(connection, events)`` pairs.
   carried no payload yet (a SYN flood, a scan) is evicted; if there is none, the new
   connection is not followed and ``tcp_flow_table_full`` is counted.
 * Expiry is driven by packet time (``now``), never by the clock.
+* ``settle(conn)``: the application is done with a connection (its conversation ended).
+  It stops buffering; its remaining packets (the message body) cost one lookup and a
+  look at their flags, to see the close.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
-from ..capture.decode import TCP_ACK, TCP_SYN, TcpSegment
+from ..capture.bypass import Bypass
+from ..capture.decode import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpSegment
 from ..config import ReassemblySettings
 from .connection import TcpConnection
 from .events import StreamEvent
 
 Result = list[tuple[TcpConnection, list[StreamEvent]]]
 _NOTHING: Result = []
+_CLOSE_FLAGS = TCP_SYN | TCP_FIN | TCP_RST
 
 
 class FlowTable:
-    def __init__(self, settings: ReassemblySettings, ports: tuple[int, ...] | frozenset[int]) -> None:
+    def __init__(
+        self,
+        settings: ReassemblySettings,
+        ports: tuple[int, ...] | frozenset[int],
+        bypass: Bypass | None = None,
+    ) -> None:
         self.settings = settings
+        self.bypass = bypass
         self.ports = frozenset(ports)
         self.flows: dict[tuple[bytes, int, bytes, int], tuple[TcpConnection, bool]] = {}
         self.embryonic: dict[int, TcpConnection] = {}  # id -> connection without payload yet
@@ -49,6 +60,9 @@ class FlowTable:
         if entry is not None:
             conn, from_client = entry
             flags = seg.flags
+            if conn.ignore_payload and not flags & _CLOSE_FLAGS:
+                conn.last_ts = seg.ts  # the message body of a settled connection
+                return _NOTHING
             if flags & TCP_SYN and not flags & TCP_ACK and from_client and self._is_new(conn, seg):
                 if not conn.closed:
                     self.counts["tcp_syn_isn_changed"] += 1
@@ -124,7 +138,15 @@ class FlowTable:
         self._remove(conn)
         return [(conn, events)] if events else []
 
+    def settle(self, conn: TcpConnection) -> None:
+        """The conversation is over: stop buffering, follow only the close."""
+        conn.stop_payload()
+        if self.bypass is not None and not conn.closed:
+            self.bypass.add(conn.client, conn.client_port, conn.server, conn.server_port)
+
     def _remove(self, conn: TcpConnection) -> None:
+        if self.bypass is not None and conn.ignore_payload:
+            self.bypass.discard(conn.client, conn.client_port, conn.server, conn.server_port)
         key = (conn.client, conn.client_port, conn.server, conn.server_port)
         if self.flows.get(key, (None,))[0] is conn:
             del self.flows[key]
@@ -137,9 +159,14 @@ class FlowTable:
         s = self.settings
         result: Result = []
         stale = []
+        bypass = self.bypass
         for conn, is_client_key in self.flows.values():
             if not is_client_key:
                 continue
+            if bypass is not None and conn.ignore_payload:
+                seen = bypass.last_seen(conn.client, conn.client_port, conn.server, conn.server_port)
+                if seen > conn.last_ts:
+                    conn.last_ts = seen
             if conn.closed or not (conn.payload_seen or conn.server_isn is not None):
                 timeout = s.handshake_timeout
             else:

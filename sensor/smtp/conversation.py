@@ -18,6 +18,10 @@ Invariants:
   ``incomplete``;
 * after the end, every further event is ignored.
 
+Besides the events, the conversation keeps its own transcript (``client_lines``,
+``replies``, ``pipelined``, ``anomalies``, ``end``): what the record of the conversation
+is made of, kept here so that the pipeline need not walk every event.
+
 It knows nothing of addresses, files, dialects or time beyond the events' ``ts``.
 """
 
@@ -63,6 +67,7 @@ class SmtpConversation:
         self.held_bytes = 0
         self.reply_lines: list[bytes] = []
         self.reply_bytes = 0
+        self.reply_code = 0  # of the reply being assembled
         # Mid-stream: the banner (if any) was before the capture; never call it missing.
         self.banner_end: int | None = 0 if mid_stream else None
         self.banner_seen = mid_stream
@@ -75,10 +80,16 @@ class SmtpConversation:
         self.lines = 0
         self.pregreet_reported = False
         self.final = False  # flushing at the end: no reply will come any more
+        # The transcript.
+        self.client_lines: list[bytes] = []
+        self.replies: list[bytes] = []
+        self.pipelined: list[int] = []
+        self.anomalies: dict[str, None] = {"tcp_mid_stream": None} if mid_stream else {}
+        self.end: ConversationEnd | None = None
 
     @property
     def done(self) -> bool:
-        return self.phase is Phase.DONE
+        return self.end is not None
 
     # ------------------------------------------------------------------ input
     def feed(self, event: StreamEvent) -> list[SmtpEvent]:
@@ -98,12 +109,14 @@ class SmtpConversation:
                     self._reply_line(line, out)
                     # Held client lines were delivered before this reply: read them now,
                     # so that the next reply is paired with the right command.
-                    self._run(out)
-                    if self.done:
+                    if self.held:
+                        self._run(out)
+                    if self.end is not None:
                         return out
             self._run(out)
         elif isinstance(event, StreamGap):
-            out.append(Anomaly(event.ts, "tcp_gap", f"{'client' if event.from_client else 'server'} stream at byte {event.offset}"))
+            side = "client" if event.from_client else "server"
+            self._anomaly(out, event.ts, "tcp_gap", f"{side} stream at byte {event.offset}")
             self._end(event.ts, "gap", out, incomplete=True)
         elif isinstance(event, StreamEnd):
             if event.from_client:
@@ -115,13 +128,17 @@ class SmtpConversation:
                 if rest_reply is not None:
                     self._reply_line(rest_reply, out)
                 if self.reply_lines and not self.done:
-                    self._reply(event.ts, self.server_offset, out)
+                    self._reply(event.ts, self.server_offset, out, self.reply_code)
             self._run(out)
         elif isinstance(event, ConnectionClosed):
             self._close(event, out)
         else:
-            out.append(event)
+            self._anomaly(out, event.ts, event.name, event.detail)
         return out
+
+    def _anomaly(self, out: list[SmtpEvent], ts: float, name: str, detail: str = "") -> None:
+        out.append(Anomaly(ts, name, detail))
+        self.anomalies[name] = None
 
     # ------------------------------------------------------------------ client side
     def _hold(self, lines: list[Line[ClientMeta]], out: list[SmtpEvent], ts: float) -> None:
@@ -129,7 +146,7 @@ class SmtpConversation:
             self.held.append(line)
             self.held_bytes += len(line.raw)
         if self.held_bytes > self.max_held_bytes and self.phase in (Phase.BANNER, Phase.AWAIT):
-            out.append(Anomaly(ts, "smtp_held_cap", f"{self.held_bytes} bytes"))
+            self._anomaly(out, ts, "smtp_held_cap", f"{self.held_bytes} bytes")
             self.incomplete = True
             if self.phase is Phase.AWAIT:
                 # The client did not wait for the reply: take the likely reading.
@@ -213,8 +230,11 @@ class SmtpConversation:
         self.pending.append(cmd)
         self.last = cmd
         out.append(ClientLine(ts, raw, term, command, pipelined, pregreet, masked, index))
+        self.client_lines.append(raw)
+        if pipelined:
+            self.pipelined.append(index)
         for name in names:
-            out.append(Anomaly(ts, name))
+            self._anomaly(out, ts, name)
         if verb in TRANSITIONS:
             self.awaiting = cmd
             self.phase = Phase.AWAIT
@@ -226,38 +246,41 @@ class SmtpConversation:
 
     # ------------------------------------------------------------------ server side
     def _reply_line(self, line: Line[float], out: list[SmtpEvent]) -> None:
-        parsed = reply_code(line.raw)
+        raw, _term, ts, end_offset, _cut = line
+        parsed = reply_code(raw)
         if parsed is None:
             if self.reply_lines:  # a broken continuation: close the reply before it
-                self._reply(line.meta, line.end_offset - len(line.raw), out)
-            out.append(Anomaly(line.meta, "smtp_invalid_reply"))
-            self.reply_lines.append(line.raw)
-            self._reply(line.meta, line.end_offset, out, invalid=True)
+                self._reply(ts, end_offset - len(raw), out, self.reply_code)
+            self._anomaly(out, ts, "smtp_invalid_reply")
+            self.reply_lines.append(raw)
+            self._reply(ts, end_offset, out, 0)
             return
-        self.reply_lines.append(line.raw)
-        self.reply_bytes += len(line.raw)
-        if parsed[1] or self.reply_bytes > self.max_held_bytes:
-            if not parsed[1]:
-                out.append(Anomaly(line.meta, "smtp_held_cap", "multi-line reply"))
-            self._reply(line.meta, line.end_offset, out)
+        code, final = parsed
+        self.reply_lines.append(raw)
+        self.reply_code = code
+        self.reply_bytes += len(raw)
+        if final or self.reply_bytes > self.max_held_bytes:
+            if not final:
+                self._anomaly(out, ts, "smtp_held_cap", "multi-line reply")
+            self._reply(ts, end_offset, out, code)
 
-    def _reply(self, ts: float, end_offset: int, out: list[SmtpEvent], invalid: bool = False) -> None:
+    def _reply(self, ts: float, end_offset: int, out: list[SmtpEvent], code: int) -> None:
         lines = self.reply_lines
         self.reply_lines = []
         self.reply_bytes = 0
-        parsed = None if invalid else reply_code(lines[-1])
-        code = parsed[0] if parsed is not None else 0
         raw = b"".join(lines)
         if not self.banner_seen:
             self.banner_seen = True
             self.banner_end = end_offset
             out.append(ServerReply(ts, code, raw, frozenset(), 0))
+            self.replies.append(raw)
             if self.phase is Phase.BANNER:
                 self.phase = Phase.COMMAND
             return
         if not self.pending:
             out.append(ServerReply(ts, code, raw, frozenset(), -1))
-            out.append(Anomaly(ts, "smtp_unsolicited_reply", f"{code}"))
+            self.replies.append(raw)
+            self._anomaly(out, ts, "smtp_unsolicited_reply", f"{code}")
             return
         cmd = self.pending.popleft()
         cmd.reply_end = end_offset
@@ -266,6 +289,7 @@ class SmtpConversation:
             extensions = ehlo_keywords(lines)
             self.ehlo = (extensions, end_offset)
         out.append(ServerReply(ts, code, raw, extensions, cmd.index))
+        self.replies.append(raw)
         if cmd is self.awaiting:
             self.awaiting = None
             outcome = TRANSITIONS[cmd.verb].get(code // 100, Outcome.COMMANDS)
@@ -287,7 +311,7 @@ class SmtpConversation:
         if rest_reply is not None:
             self._reply_line(rest_reply, out)
         if self.reply_lines and self.phase is not Phase.DONE:
-            self._reply(ts, self.server_offset, out)
+            self._reply(ts, self.server_offset, out, self.reply_code)
         if self.phase is Phase.DONE:
             return
         if self.phase is Phase.BANNER:
@@ -305,12 +329,13 @@ class SmtpConversation:
         if self.phase is Phase.DONE:
             return
         if not self.server_spoke:
-            out.append(Anomaly(ts, "smtp_server_silent"))
+            self._anomaly(out, ts, "smtp_server_silent")
         if not self.lines:
-            out.append(Anomaly(ts, "smtp_client_silent"))
+            self._anomaly(out, ts, "smtp_client_silent")
         self.phase = Phase.DONE
         self.held.clear()
-        out.append(ConversationEnd(ts, end, incomplete or self.incomplete))
+        self.end = ConversationEnd(ts, end, incomplete or self.incomplete)
+        out.append(self.end)
 
 
 def _binary(token: bytes) -> bool:

@@ -4,17 +4,21 @@
 replaced by ``***`` here, at the source, so no later stage or output can leak them).
 ``ServerReply`` carries a whole (multi-line) reply. ``ConversationEnd`` closes the
 conversation with one of the DESIGN s4 ``end`` values.
+
+The per-line events are NamedTuples (immutable, and a fraction of the cost of a frozen
+dataclass: one is built for every line of every conversation); the rare ones are
+frozen dataclasses.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..anomalies import Anomaly
 
 
-@dataclass(frozen=True, slots=True)
-class ClientLine:
+class ClientLine(NamedTuple):
     ts: float
     raw: bytes  # exact bytes, terminator included (AUTH secrets masked)
     terminator: bytes  # b"\r\n" | b"\n" | b"\r" (only at end of stream) | b"" (end of stream, cut)
@@ -22,11 +26,10 @@ class ClientLine:
     pipelined: bool  # sent before the reply to the previous command (or the banner) arrived
     pregreet: bool  # sent before the banner arrived
     masked: bool  # an AUTH secret was replaced by ***
-    index: int  # 1-based line number in the conversation
+    number: int  # 1-based line number in the conversation
 
 
-@dataclass(frozen=True, slots=True)
-class ServerReply:
+class ServerReply(NamedTuple):
     ts: float
     code: int  # 0 for a line that is not a reply
     raw: bytes  # every line of the reply, exact

@@ -13,14 +13,14 @@ segment boundaries; each line carries the ``meta`` of the chunk holding its firs
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 M = TypeVar("M")
 
 
-@dataclass(frozen=True, slots=True)
-class Line(Generic[M]):
+class Line(NamedTuple, Generic[M]):
+    """One line. A NamedTuple: one is built for every line of every conversation."""
+
     raw: bytes
     terminator: bytes
     meta: M  # of the chunk that held the first byte
@@ -43,6 +43,21 @@ class LineSplitter(Generic[M]):
         out: list[Line[M]] = []
         pos = 0
         n = len(data)
+        if not self.buf and not self.discarding:
+            # Fast path: whole lines straight from the chunk, no copy into the buffer.
+            find = data.find
+            base = self.offset
+            limit = self.max_line
+            while True:
+                nl = find(b"\n", pos)
+                if nl < 0 or nl - pos > limit:
+                    break
+                term = b"\r\n" if nl > pos and data[nl - 1] == 13 else b"\n"
+                out.append(Line(data[pos : nl + 1], term, meta, base + nl + 1))
+                pos = nl + 1
+            if pos == n:
+                self.offset += n
+                return out
         while pos < n:
             nl = data.find(b"\n", pos)
             stop = n if nl < 0 else nl + 1
