@@ -129,7 +129,7 @@ def build_syn_flood(out: Path, flows: int) -> int:
             t = 1_700_000_000 * 1_000_000 + i * 10
             src = bytes([198, 18 + (i >> 24) % 2, (i >> 16) & 0xFF, (i >> 8) & 0xFF])
             ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 1, 0x4000, 64, 6, 0, src, b"\xcb\x00\x71\x19")
-            tcp = struct.pack("!HHIIBBHHH", 1024 + i % 60000, 25, i * 7919, 0, 0x50, 0x02, 65535, 0, 0)
+            tcp = struct.pack("!HHIIBBHHH", 1024 + i % 60000, 25, (i * 7919) & 0xFFFFFFFF, 0, 0x50, 0x02, 65535, 0, 0)
             frame = eth + ip + tcp
             chunks.append(rec.pack(t // 1_000_000, t % 1_000_000, len(frame), len(frame)) + frame)
             if len(chunks) >= 10000:

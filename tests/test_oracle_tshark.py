@@ -1,8 +1,8 @@
-"""Oracle check against tshark's own TCP reassembly, on every public capture.
+"""Oracle check against tshark's own TCP reassembly, on every public and corpus capture.
 
-For each capture in ../shared/pcaps/public: every conversation replay reports without a
-gap has client lines that are, byte for byte, a prefix of the client stream tshark
-follows for the same connection (AUTH secrets, masked by us, are skipped line by line),
+For each capture in ../shared/pcaps/public and dialects/corpus: every conversation
+replay reports without a gap has client lines that are, byte for byte, a prefix of the
+client stream tshark follows for the same connection (AUTH secrets, masked by us, are skipped line by line),
 and it ends where DESIGN s2 says a conversation ends. Every port-25/587 connection with
 payload that tshark sees must be reported by replay: the missing ones are listed.
 """
@@ -20,11 +20,17 @@ from conftest import PUBLIC, replay_records
 
 from sensor.config import load_settings
 
-CAPTURES = sorted(
+CORPUS = Path(__file__).resolve().parent.parent / "dialects" / "corpus"
+PUBLIC_CAPTURES = sorted(
     p for p in PUBLIC.glob("*/*") if p.suffix in (".pcap", ".pcapng") and p.is_file()
 ) if PUBLIC.is_dir() else []
+# The dialect corpus: our own gap-free captures of real clients (dialects/zoo).
+CORPUS_CAPTURES = sorted(CORPUS.glob("*/*.pcap")) if CORPUS.is_dir() else []
+CAPTURES = PUBLIC_CAPTURES + CORPUS_CAPTURES
 
-pytestmark = pytest.mark.skipif(not CAPTURES, reason=f"no public captures at {PUBLIC}")
+
+def capture_id(path: Path) -> str:
+    return f"{'corpus/' if path in CORPUS_CAPTURES else ''}{path.parent.name}/{path.name}"
 
 
 def tshark_streams(pcap: Path) -> dict[tuple[str, int, str, int], list[tuple[bytes, bytes]]]:
@@ -86,7 +92,8 @@ def verb(line: bytes) -> str:
 
 
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
-@pytest.mark.parametrize("pcap", CAPTURES, ids=[f"{p.parent.name}/{p.name}" for p in CAPTURES])
+@pytest.mark.skipif(not CAPTURES, reason=f"no public captures at {PUBLIC} and no corpus")
+@pytest.mark.parametrize("pcap", CAPTURES, ids=[capture_id(p) for p in CAPTURES])
 def test_replay_agrees_with_tshark(pcap: Path) -> None:
     # tshark never expires a connection: neither does replay here, so that "the same
     # connection" means the same thing on both sides (one capture splices packets
@@ -107,6 +114,12 @@ def test_replay_agrees_with_tshark(pcap: Path) -> None:
     )
     missing = seen - ours
     assert not missing, f"conversations tshark sees and replay does not: {sorted(missing)}"
+
+    # Our own corpus captures are taken whole on a clean link: nothing may be incomplete.
+    if pcap in CORPUS_CAPTURES:
+        assert records, f"{pcap}: no conversation"
+        broken = [(r["client_port"], r["end"], r["anomalies"]) for r in records if r["incomplete"]]
+        assert not broken, f"{pcap}: incomplete conversations in a gap-free capture: {broken}"
 
     # 2. Byte-exact prefixes, and the right end.
     for rec in records:

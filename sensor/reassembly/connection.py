@@ -23,12 +23,14 @@ It knows nothing of SMTP, of other connections, or of the clock: time is ``segme
 
 from __future__ import annotations
 
-from collections import deque
-
 from ..anomalies import Anomaly
 from ..capture.decode import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpSegment
 from .events import ConnectionClosed, StreamData, StreamEnd, StreamEvent, StreamGap
 from .segments import StreamBuffer
+
+# NamedTuple instances built without their Python-level __new__ (a third of the cost),
+# on the per-packet and per-line paths.
+_new = tuple.__new__
 
 # A queued item: (arrival number, kind, ts, offset, data, extra) where extra is the
 # peer acknowledgement for data, (length, reason) for a gap, None for an end.
@@ -92,8 +94,10 @@ class TcpConnection:
         self.server_isn: int | None = None
         self.c = StreamBuffer(retransmit_window, max_hole_bytes)
         self.s = StreamBuffer(retransmit_window, max_hole_bytes)
-        self.cq: deque[Item] = deque()
-        self.sq: deque[Item] = deque()
+        # Delivery queues: plain lists (a few items at most; an empty deque costs 600 bytes
+        # per connection, and a SYN flood fills the table with connections).
+        self.cq: list[Item] = []
+        self.sq: list[Item] = []
         self.c_delivered = 0
         self.s_delivered = 0
         self.arrivals = 0
@@ -154,7 +158,7 @@ class TcpConnection:
                                 self.c_delivered = end
                             else:
                                 self.s_delivered = end
-                            return [StreamData(ts, from_client, start, payload, ack)]
+                            return [_new(StreamData, (ts, from_client, start, payload, ack))]
 
         events: list[StreamEvent] = []
         seq = seg.seq
@@ -231,7 +235,7 @@ class TcpConnection:
         self.s.drop_pending()
 
     # ------------------------------------------------------------------ internals
-    def _gap(self, buf: StreamBuffer, queue: deque[Item], ts: float, reason: str) -> None:
+    def _gap(self, buf: StreamBuffer, queue: list[Item], ts: float, reason: str) -> None:
         at, length, chunks = buf.declare_gap()
         self.arrivals += 1
         queue.append((self.arrivals, _GAP, ts, at, b"", (length, reason)))
@@ -283,7 +287,7 @@ class TcpConnection:
                     self.s_stopped = True
                 else:
                     self.c_stopped = True
-            _arrival, kind, ts, offset, data, extra = (cq if from_client else sq).popleft()
+            _arrival, kind, ts, offset, data, extra = (cq if from_client else sq).pop(0)
             if kind == _DATA:
                 assert extra is None or isinstance(extra, int)
                 events.append(StreamData(ts, from_client, offset, data, extra))

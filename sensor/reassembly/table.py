@@ -24,7 +24,7 @@ the events its ``TcpConnection`` produced, as ``(connection, events)`` pairs.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 
 from ..capture.bypass import Bypass
 from ..capture.decode import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpSegment
@@ -48,7 +48,9 @@ class FlowTable:
         self.bypass = bypass
         self.ports = frozenset(ports)
         self.flows: dict[tuple[bytes, int, bytes, int], tuple[TcpConnection, bool]] = {}
-        self.embryonic: dict[int, TcpConnection] = {}  # id -> connection without payload yet
+        # id -> connection that has carried no payload yet, oldest first. An OrderedDict:
+        # taking the oldest from a plain dict after many deletions walks the dead slots.
+        self.embryonic: OrderedDict[int, TcpConnection] = OrderedDict()
         self.count = 0
         self.counts: Counter[str] = Counter()
 
@@ -128,7 +130,7 @@ class FlowTable:
     def _make_room(self, now: float, result: Result) -> bool:
         if not self.embryonic:
             return False
-        victim = next(iter(self.embryonic.values()))
+        _id, victim = self.embryonic.popitem(last=False)
         result.extend(self._retire(victim, now, "evicted"))
         self.counts["evicted_handshakes"] += 1
         return True

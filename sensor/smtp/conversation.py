@@ -36,6 +36,10 @@ from .events import ClientLine, ConversationEnd, ServerReply, SmtpEvent
 from .lines import Line, LineSplitter, ehlo_keywords, reply_code
 from .state import END_ON_COMMAND, KNOWN_VERBS, NON_SMTP_VERBS, TRANSITIONS, Outcome, Phase
 
+# NamedTuple instances built without their Python-level __new__ (a third of the cost),
+# on the per-packet and per-line paths.
+_new = tuple.__new__
+
 # (ts of the first byte, peer ACK offset or None, server bytes delivered at that time)
 ClientMeta = tuple[float, int | None, int]
 
@@ -229,7 +233,7 @@ class SmtpConversation:
         cmd = _Command(index, verb)
         self.pending.append(cmd)
         self.last = cmd
-        out.append(ClientLine(ts, raw, term, command, pipelined, pregreet, masked, index))
+        out.append(_new(ClientLine, (ts, raw, term, command, pipelined, pregreet, masked, index)))
         self.client_lines.append(raw)
         if pipelined:
             self.pipelined.append(index)
@@ -288,7 +292,7 @@ class SmtpConversation:
         if cmd.verb == "EHLO" and code == 250:
             extensions = ehlo_keywords(lines)
             self.ehlo = (extensions, end_offset)
-        out.append(ServerReply(ts, code, raw, extensions, cmd.index))
+        out.append(_new(ServerReply, (ts, code, raw, extensions, cmd.index)))
         self.replies.append(raw)
         if cmd is self.awaiting:
             self.awaiting = None
