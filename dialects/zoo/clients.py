@@ -175,8 +175,7 @@ for _mode in ("sendmail", "send_message"):
         register(Client(
             id="python-smtplib-" + ("starttls-" if _tls else "") + _mode.replace("_", "-"),
             kind="library", send=smtplib_client(_mode, _tls), version=python_version,
-            behaviours=ALL if _tls else NO_TLS,
-            notes=f"smtplib.SMTP.{_mode}()" + (", starttls() when offered" if _tls else ""),
+            notes=f"smtplib.SMTP.{_mode}()" + (", starttls() when offered" if _tls else ", never starttls()"),
         ))
 
 
@@ -221,9 +220,9 @@ def ruby_send(run: "Run") -> None:
 
 
 def ruby_version() -> str:
-    out = subprocess.run(["ruby", "-rnet/smtp", "-e", "print Net::SMTP::VERSION"],
-                         capture_output=True, text=True, check=True).stdout
-    return f"net-smtp {out} (ruby {dpkg_version('ruby')}, Debian)"
+    out = subprocess.run(["ruby", "-rnet/smtp", "-e", "print Net::SMTP::VERSION, ' ', RUBY_VERSION"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    return f"net-smtp {out[0]} (ruby {out[1]}, {dpkg_version('ruby' + '.'.join(out[1].split('.')[:2]))}, Debian)"
 
 
 register(Client(
@@ -280,9 +279,12 @@ register(Client(id="msmtp", kind="mua", send=msmtp_send, version=deb("msmtp"), a
 
 
 def sendemail_send(run: "Run") -> None:
+    # sendEmail has no switch to skip certificate verification: trust the run's
+    # certificate instead (IO::Socket::SSL reads SSL_CERT_FILE).
+    env = {"SSL_CERT_FILE": str(run.cert)} if run.cert else {}
     run.client_run(["sendEmail", "-f", run.sender, "-t", *run.recipients, "-u", run.subject,
                     "-o", f"message-file={body_file(run)}", "-s", f"{run.server_ip}:25",
-                    "-o", f"fqdn={run.helo}"])  # tls=auto (the default): STARTTLS when offered
+                    "-o", f"fqdn={run.helo}"], env=env)  # tls=auto (the default): STARTTLS when offered
 
 
 register(Client(id="sendemail", kind="tool", send=sendemail_send, version=deb("sendemail"),
@@ -317,14 +319,18 @@ register(Client(id="git-send-email", kind="tool", send=git_send_email_send, vers
 # ---------------------------------------------------------------------------- MUAs
 
 
-def mutt_send(binary: str) -> Callable[["Run"], None]:
+def mutt_send(binary: str, force_tls: bool = False) -> Callable[["Run"], None]:
     def send(run: "Run") -> None:
         # ssl_starttls stays at its default (yes): EHLO, and STARTTLS when offered.
+        # ssl_force_tls (default yes in mutt 2.2) would refuse a server without
+        # STARTTLS; whoever sends to port 25 turns it off.
         rc = [
             f'set smtp_url="smtp://{run.server_ip}:25/"',
             f'set from="{run.sender}"', "set use_envelope_from=yes", "set use_from=yes",
             f'set hostname="{run.hostname}"', "set record=''", "set copy=no",
         ]
+        if not force_tls:
+            rc.append("set ssl_force_tls=no")
         if run.cert:
             rc.append(f'set certificate_file="{run.cert}"')
         run.write("muttrc", "\n".join(rc) + "\n")
@@ -337,6 +343,11 @@ register(Client(id="mutt", kind="mua", send=mutt_send("mutt"), version=deb("mutt
                 literal_helo=False))
 register(Client(id="neomutt", kind="mua", send=mutt_send("neomutt"), version=deb("neomutt"), apt=("neomutt",),
                 literal_helo=False))
+# The packaged default (ssl_force_tls=yes): STARTTLS even when not offered, else give up.
+register(Client(id="mutt-force-tls", kind="mua", send=mutt_send("mutt", force_tls=True), version=deb("mutt"),
+                apt=("mutt",), literal_helo=False))
+register(Client(id="neomutt-force-tls", kind="mua", send=mutt_send("neomutt", force_tls=True),
+                version=deb("neomutt"), apt=("neomutt",), literal_helo=False))
 
 
 def s_nail_send(run: "Run") -> None:
@@ -359,7 +370,7 @@ def mailutils_send(run: "Run") -> None:
 
 
 register(Client(id="gnu-mailutils", kind="mua", send=mailutils_send, version=deb("mailutils"),
-                apt=("mailutils",), behaviours=NO_TLS, literal_helo=False))
+                apt=("mailutils",), literal_helo=False))
 
 
 # ---------------------------------------------------------------------------- MTAs

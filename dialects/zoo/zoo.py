@@ -447,6 +447,29 @@ def write_labels(path: Path, rows: list[dict[str, str]]) -> None:
     tmp.replace(path)
 
 
+def corpus_table(corpus: Path) -> str:
+    """Markdown table of what ``<corpus>/labels.tsv`` holds, one row per client."""
+    rows = read_labels(corpus / "labels.tsv")
+    registry = client_registry.CLIENTS
+    lines = [
+        "| client | version | kind | behaviours (runs) | STARTTLS taken | captures | size |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    order = [c for c in registry if any(r["dialect"] == c for r in rows)]
+    order += sorted({r["dialect"] for r in rows} - set(order))
+    for cid in order:
+        mine = [r for r in rows if r["dialect"] == cid]
+        runs = {b: sum(1 for r in mine if r["scenario"] == b) for b in BEHAVIOURS}
+        behaviours = ", ".join(f"{b} ({n})" for b, n in runs.items() if n)
+        tls = "yes" if any(r.get("tls") == "yes" for r in mine) else ("no" if runs["starttls"] else "-")
+        size = sum((corpus / r["pcap"]).stat().st_size for r in mine if (corpus / r["pcap"]).exists())
+        versions = sorted({r["client_version"] for r in mine})
+        lines.append(f"| `{cid}` | {'; '.join(versions)} | {mine[0]['kind']} | {behaviours} | {tls} | {len(mine)} | {size // 1024} KB |")
+    total = sum((corpus / r["pcap"]).stat().st_size for r in rows if (corpus / r["pcap"]).exists())
+    lines.append(f"\n{len(order)} clients, {len(rows)} captures, {total / 1e6:.1f} MB of pcap.")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------------- one capture
 
 
@@ -464,7 +487,9 @@ def capture(run: Run, pcap: Path) -> list[str]:
         if run.behaviour == "starttls":
             run.cert, run.key = run.path("server.crt"), run.path("server.key")
             run_cmd(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                     "-subj", f"/CN={zoo_server.SERVER_NAME}", "-keyout", str(run.key), "-out", str(run.cert)])
+                     "-subj", f"/CN={zoo_server.SERVER_NAME}",
+                     "-addext", f"subjectAltName=DNS:{zoo_server.SERVER_NAME},IP:{SERVER_IP}",
+                     "-keyout", str(run.key), "-out", str(run.cert)])
             server_argv += ["--cert", str(run.cert), "--key", str(run.key)]
         pcap.parent.mkdir(parents=True, exist_ok=True)
         tmp_pcap = run.path("capture.pcap")
@@ -557,7 +582,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-installed", action="store_true", help="do not purge MTAs after capturing")
     parser.add_argument("--seed", type=int, help="random seed for the varied values (default: fresh)")
     parser.add_argument("--list", action="store_true", help="list clients and exit")
+    parser.add_argument("--table", action="store_true", help="print the corpus table (markdown, for the README) and exit")
     args = parser.parse_args(argv)
+    if args.table:
+        print(corpus_table(args.corpus))
+        return 0
 
     registry = client_registry.CLIENTS
     if args.list:
