@@ -17,13 +17,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from zoo import Run
@@ -39,7 +39,7 @@ NO_TLS = ALL - {"starttls"}
 class Client:
     id: str
     kind: str  # mta | mua | library | tool
-    send: Callable[["Run"], None]
+    send: Callable[[Run], None]
     version: Callable[[], str]
     apt: tuple[str, ...] = ()
     purge: tuple[str, ...] = ()  # packages to purge after capturing (MTAs conflict)
@@ -51,7 +51,7 @@ class Client:
     debconf: tuple[str, ...] = ()  # debconf-set-selections lines, applied before apt-get install
     daemon: bool = False  # send() may return before the conversation has started
     settle: float = 0.5  # seconds without an open connection that end the capture
-    stop: Callable[["Run"], None] | None = None  # stop a daemon before tcpdump stops
+    stop: Callable[[Run], None] | None = None  # stop a daemon before tcpdump stops
     notes: str = ""
 
 
@@ -138,7 +138,7 @@ def npm_version(package: str) -> Callable[[], str]:
     return version
 
 
-def spec(run: "Run", **extra: object) -> Path:
+def spec(run: Run, **extra: object) -> Path:
     """JSON parameters for the helper scripts in helpers/."""
     data = {
         "host": run.server_ip, "port": 25, "helo": run.helo, "sender": run.sender,
@@ -149,11 +149,11 @@ def spec(run: "Run", **extra: object) -> Path:
     return run.write("spec.json", json.dumps(data))
 
 
-def message_file(run: "Run") -> Path:
+def message_file(run: Run) -> Path:
     return run.write("message.eml", run.message)
 
 
-def body_file(run: "Run") -> Path:
+def body_file(run: Run) -> Path:
     return run.write("body.txt", run.body)
 
 
@@ -164,8 +164,8 @@ def python_version() -> str:
     return f"python {sys.version.split()[0]} smtplib (stdlib)"
 
 
-def smtplib_client(mode: str, starttls: bool) -> Callable[["Run"], None]:
-    def send(run: "Run") -> None:
+def smtplib_client(mode: str, starttls: bool) -> Callable[[Run], None]:
+    def send(run: Run) -> None:
         run.client_run([sys.executable, str(HELPERS / "smtplib_client.py"), str(spec(run, mode=mode, use_starttls=starttls))])
     return send
 
@@ -179,7 +179,7 @@ for _mode in ("sendmail", "send_message"):
         ))
 
 
-def aiosmtplib_send(run: "Run") -> None:
+def aiosmtplib_send(run: Run) -> None:
     run.client_run([str(venv_python()), str(HELPERS / "aiosmtplib_client.py"), str(spec(run))])
 
 
@@ -189,7 +189,7 @@ register(Client(
 ))
 
 
-def perl_net_smtp_send(run: "Run") -> None:
+def perl_net_smtp_send(run: Run) -> None:
     run.client_run(["perl", str(HELPERS / "net_smtp.pl"), str(spec(run))])
 
 
@@ -205,7 +205,7 @@ register(Client(
 ))
 
 
-def phpmailer_send(run: "Run") -> None:
+def phpmailer_send(run: Run) -> None:
     run.client_run(["php", str(HELPERS / "phpmailer.php"), str(spec(run))])
 
 
@@ -215,7 +215,7 @@ register(Client(
 ))
 
 
-def ruby_send(run: "Run") -> None:
+def ruby_send(run: Run) -> None:
     run.client_run(["ruby", str(HELPERS / "net_smtp.rb"), str(spec(run))])
 
 
@@ -230,7 +230,7 @@ register(Client(
 ))
 
 
-def nodemailer_send(run: "Run") -> None:
+def nodemailer_send(run: Run) -> None:
     run.client_run(["node", str(HELPERS / "nodemailer.js"), str(spec(run))],
                    env={"NODE_PATH": str(CACHE / "npm" / "node_modules")})
 
@@ -244,7 +244,7 @@ register(Client(
 # ---------------------------------------------------------------------------- tools
 
 
-def swaks_send(run: "Run") -> None:
+def swaks_send(run: Run) -> None:
     argv = ["swaks", "--server", f"{run.server_ip}:25", "--helo", run.helo, "--from", run.sender,
             "--to", ",".join(run.recipients), "--data", f"@{message_file(run)}", "--timeout", "20"]
     if run.behaviour == "starttls":
@@ -256,7 +256,7 @@ register(Client(id="swaks", kind="tool", send=swaks_send, version=deb("swaks"),
                 apt=("swaks", "libnet-ssleay-perl")))
 
 
-def curl_send(run: "Run") -> None:
+def curl_send(run: Run) -> None:
     argv = ["curl", "-sS", "-g", "--url", f"smtp://{run.server_ip}:25/{run.helo}", "--mail-from", run.sender]
     for rcpt in run.recipients:
         argv += ["--mail-rcpt", rcpt]
@@ -269,7 +269,7 @@ def curl_send(run: "Run") -> None:
 register(Client(id="curl", kind="tool", send=curl_send, version=deb("curl"), apt=("curl",)))
 
 
-def msmtp_send(run: "Run") -> None:
+def msmtp_send(run: Run) -> None:
     tls = ["--tls=on", "--tls-starttls=on", "--tls-certcheck=off"] if run.behaviour == "starttls" else ["--tls=off"]
     run.client_run(["msmtp", "--host", run.server_ip, "--port=25", f"--domain={run.helo}", "--auth=off",
                     f"--from={run.sender}", *tls, "--", *run.recipients], stdin=run.message)
@@ -278,7 +278,7 @@ def msmtp_send(run: "Run") -> None:
 register(Client(id="msmtp", kind="mua", send=msmtp_send, version=deb("msmtp"), apt=("msmtp",)))
 
 
-def sendemail_send(run: "Run") -> None:
+def sendemail_send(run: Run) -> None:
     # sendEmail has no switch to skip certificate verification: trust the run's
     # certificate instead (IO::Socket::SSL reads SSL_CERT_FILE).
     env = {"SSL_CERT_FILE": str(run.cert)} if run.cert else {}
@@ -291,7 +291,7 @@ register(Client(id="sendemail", kind="tool", send=sendemail_send, version=deb("s
                 apt=("sendemail", "libio-socket-ssl-perl", "libnet-ssleay-perl")))
 
 
-def git_send_email_send(run: "Run") -> None:
+def git_send_email_send(run: Run) -> None:
     repo = run.path("repo")
     repo.mkdir()
     env = {"HOME": str(run.workdir), "GIT_AUTHOR_NAME": "Zoo Author", "GIT_AUTHOR_EMAIL": run.sender,
@@ -319,8 +319,8 @@ register(Client(id="git-send-email", kind="tool", send=git_send_email_send, vers
 # ---------------------------------------------------------------------------- MUAs
 
 
-def mutt_send(binary: str, force_tls: bool = False) -> Callable[["Run"], None]:
-    def send(run: "Run") -> None:
+def mutt_send(binary: str, force_tls: bool = False) -> Callable[[Run], None]:
+    def send(run: Run) -> None:
         # ssl_starttls stays at its default (yes): EHLO, and STARTTLS when offered.
         # ssl_force_tls (default yes in mutt 2.2) would refuse a server without
         # STARTTLS; whoever sends to port 25 turns it off.
@@ -350,7 +350,7 @@ register(Client(id="neomutt-force-tls", kind="mua", send=mutt_send("neomutt", fo
                 version=deb("neomutt"), apt=("neomutt",), literal_helo=False))
 
 
-def s_nail_send(run: "Run") -> None:
+def s_nail_send(run: Run) -> None:
     argv = ["s-nail", "-n", "-#", "-S", "v15-compat", "-S", f"mta=smtp://{run.server_ip}:25",
             "-S", f"hostname={run.hostname}", "-r", run.sender,
             "-S", "smtp-auth=none", "-S", "sendwait", "-S", "nosave", "-s", run.subject]
@@ -363,7 +363,7 @@ register(Client(id="s-nail", kind="mua", send=s_nail_send, version=deb("s-nail")
                 literal_helo=False))
 
 
-def mailutils_send(run: "Run") -> None:
+def mailutils_send(run: Run) -> None:
     run.client_run(["mail.mailutils", "-E", f'set sendmail="smtp://{run.server_ip}:25"',
                     "-r", run.sender, "-s", run.subject, *run.recipients],
                    stdin=run.body.encode(), env={"HOME": str(run.workdir)})
@@ -399,7 +399,7 @@ def clear_dir(*paths: str) -> None:
                     child.unlink(missing_ok=True)
 
 
-def mailname(run: "Run") -> str:
+def mailname(run: Run) -> str:
     """The MTA's own name: the run's host name (a dotted name or a single label)."""
     return run.hostname
 
@@ -407,7 +407,7 @@ def mailname(run: "Run") -> str:
 # --- Postfix
 
 
-def postfix_send(run: "Run") -> None:
+def postfix_send(run: Run) -> None:
     domain = run.hostname.split(".", 1)[1] if "." in run.hostname else "localdomain"
     main_cf = f"""\
 # babel zoo: relay-only Postfix client (Debian defaults where they matter)
@@ -437,7 +437,7 @@ readme_directory = no
     run.client_run(["/usr/sbin/sendmail", "-f", run.sender, "--", *run.recipients], stdin=run.message, check=True)
 
 
-def postfix_stop(run: "Run") -> None:
+def postfix_stop(run: Run) -> None:
     subprocess.run(["postfix", "stop"], capture_output=True, check=False)
     subprocess.run(["postsuper", "-d", "ALL"], capture_output=True, check=False)
 
@@ -452,7 +452,7 @@ register(Client(
 # --- Exim 4
 
 
-def exim4_send(run: "Run") -> None:
+def exim4_send(run: Run) -> None:
     Path("/etc/exim4/update-exim4.conf.conf").write_text(f"""\
 dc_eximconfig_configtype='satellite'
 dc_other_hostnames=''
@@ -479,7 +479,7 @@ dc_localdelivery='mail_spool'
     run.client_run(["exim4", "-odi", "-f", run.sender, "--", *run.recipients], stdin=run.message)
 
 
-def exim4_stop(run: "Run") -> None:
+def exim4_stop(run: Run) -> None:
     clear_dir("/var/spool/exim4/input", "/var/spool/exim4/db", "/var/spool/exim4/msglog")
 
 
@@ -494,7 +494,7 @@ register(Client(
 # --- Sendmail
 
 
-def sendmail_send(run: "Run") -> None:
+def sendmail_send(run: Run) -> None:
     switch = run.write("service.switch", "hosts files\naliases files\n")
     mc = f"""\
 divert(-1)
@@ -539,7 +539,7 @@ register(Client(
 # --- OpenSMTPD
 
 
-def opensmtpd_send(run: "Run") -> None:
+def opensmtpd_send(run: Run) -> None:
     conf = run.write("smtpd.conf", f"""\
 # babel zoo: OpenSMTPD relaying everything to the zoo server
 action "relay" relay host smtp://{run.server_ip}:25 helo "{run.helo}"
@@ -557,7 +557,7 @@ match from local for any action "relay"
     run.client_run(["/usr/sbin/sendmail", "-f", run.sender, "--", *run.recipients], stdin=run.message, check=True)
 
 
-def opensmtpd_stop(run: "Run") -> None:
+def opensmtpd_stop(run: Run) -> None:
     for proc in run.procs:
         if proc.args[-3:-1] == ["-f", str(run.path("smtpd.conf"))] and proc.poll() is None:
             proc.terminate()
@@ -577,7 +577,7 @@ register(Client(
 # --- dma (DragonFly Mail Agent)
 
 
-def dma_send(run: "Run") -> None:
+def dma_send(run: Run) -> None:
     tls = "STARTTLS\nSECURETRANSFER\nOPPORTUNISTIC_TLS\n" if run.behaviour == "starttls" else ""
     Path("/etc/dma/dma.conf").write_text(
         f"# babel zoo\nSMARTHOST {run.server_ip}\nPORT 25\nMAILNAME {run.hostname}\n{tls}"
@@ -586,7 +586,7 @@ def dma_send(run: "Run") -> None:
     run.client_run(["dma", "-f", run.sender, "--", *run.recipients], stdin=run.message, check=True)
 
 
-def dma_stop(run: "Run") -> None:
+def dma_stop(run: Run) -> None:
     clear_dir("/var/spool/dma")
 
 
@@ -600,7 +600,7 @@ register(Client(
 # --- nullmailer
 
 
-def nullmailer_send(run: "Run") -> None:
+def nullmailer_send(run: Run) -> None:
     flags = " --starttls --insecure" if run.behaviour == "starttls" else ""
     etc = Path("/etc/nullmailer")
     (etc / "remotes").write_text(f"{run.server_ip} smtp --port=25{flags}\n")
@@ -614,7 +614,7 @@ def nullmailer_send(run: "Run") -> None:
     run.client_run(["/usr/sbin/sendmail", "-f", run.sender, "--", *run.recipients], stdin=run.message, check=True)
 
 
-def nullmailer_stop(run: "Run") -> None:
+def nullmailer_stop(run: Run) -> None:
     clear_dir("/var/spool/nullmailer/queue", "/var/spool/nullmailer/tmp", "/var/spool/nullmailer/failed")
 
 
