@@ -153,9 +153,10 @@ class Run:
             kill_group(proc)
             out, err = proc.communicate()
             raise ZooError(f"{argv[0]} timed out after {timeout}s: {err[-400:]!r}") from None
-        (self.workdir / "client.log").open("ab").write(
-            b"$ " + " ".join(argv).encode() + b"\n" + out + err + f"[exit {proc.returncode}]\n".encode()
-        )
+        with (self.workdir / "client.log").open("ab") as client_log:
+            client_log.write(
+                b"$ " + " ".join(argv).encode() + b"\n" + out + err + f"[exit {proc.returncode}]\n".encode()
+            )
         if check and proc.returncode != 0:
             raise ZooError(f"{' '.join(argv)} exited {proc.returncode}: {err[-600:].decode(errors='replace')}")
         return subprocess.CompletedProcess(argv, proc.returncode, out, err)
