@@ -16,9 +16,10 @@ from __future__ import annotations
 import gzip
 import heapq
 import io
+import mmap
 import struct
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -27,6 +28,7 @@ from . import RawPacket
 from .bypass import Bypass
 
 BLOCK = 1 << 20
+WINDOW = 64 << 20  # bytes of a capture file mapped at once
 # A record longer than this is taken as corruption, not as a packet (pcap's own
 # MAXIMUM_SNAPLEN is 262144).
 MAX_RECORD = 1 << 18
@@ -128,70 +130,115 @@ class PcapFile:
         _vmaj, _vmin, _zone, _sigfigs, _snaplen, network = struct.unpack(endian + "HHiIII", rest)
         linktype = network & 0x0FFFFFFF
         unpack = struct.Struct(endian + "IIII").unpack_from
-        read = self._fh.read
         # Where the IP header and the EtherType sit in this link type, for the bypass.
         ip_at, ether_type_at = _IP_OFFSET.get(linktype, (-1, None))
         table = self.bypass.table if self.bypass is not None and ip_at >= 0 else None
-        v4_at = 16 + ip_at  # from the record header
+        v4_at = 16 + ip_at  # offsets from the start of a record (its 16-byte header)
+        key_at = v4_at + 12
+        flags_at = v4_at + 33
+        if ether_type_at is None:  # raw IP, loopback: the version/IHL byte alone
+            sig_at, sig = v4_at, b"\x45"
+        elif ether_type_at + 2 == ip_at:  # Ethernet, SLL: EtherType then the IP header
+            sig_at, sig = 16 + ether_type_at, b"\x08\x00\x45"
+        else:  # SLL2: the protocol field is at the start
+            sig_at, sig = 16 + ether_type_at, b"\x08\x00"
+        sig_end = sig_at + len(sig)
         ether_at = None if ether_type_at is None else 16 + ether_type_at
         bypassed = 0
-        buf = b""
-        off = 0
         count = 0
-        consumed = 24
-        size = 0
+        position = 24  # file offset of the next record
+        refill = self._mapped_windows() or self._read_blocks()
         while True:
-            more = read(BLOCK)
-            if not more:
-                if off < size:
-                    where = "a record header" if size - off < 16 else "a record"
-                    self.problem = f"truncated: file ends inside {where} after {count} packets"
-                break
-            consumed += off
-            buf = buf[off:] + more if off < size else more
-            off = 0
+            buf, base, at_eof = refill(position)
+            off = position - base
             size = len(buf)
-            # Every complete record in the block; a partial one waits for the next read.
+            # Every complete record in the buffer; a partial one waits for the next one.
             while off + 16 <= size:
                 sec, frac, incl, _orig = unpack(buf, off)
                 end = off + 16 + incl
                 if end > size or incl > MAX_RECORD:
                     if incl > MAX_RECORD:
                         self.problem = (
-                            f"corrupt record after {count} packets (length {incl} at byte {consumed + off})"
+                            f"corrupt record after {count} packets (length {incl} at byte {base + off})"
                         )
-                        self.packets = count
-                        return
+                        at_eof = True
+                        size = off  # stop here
                     break
                 count += 1
-                if table and end - off >= v4_at + 34:
-                    # IPv4 without options (the common case): version/IHL byte, then
-                    # addresses and ports as one slice, flags at a fixed place.
-                    if buf[off + v4_at] == 0x45 and (
-                        ether_at is None or buf[off + ether_at : off + ether_at + 2] == b"\x08\x00"
-                    ):
-                        key = buf[off + v4_at + 12 : off + v4_at + 24]
-                        flags = buf[off + v4_at + 33] if off + v4_at + 34 <= end else 0x07
-                    elif buf[off + v4_at] >> 4 == 6 and buf[off + v4_at + 6] == 6 and (
+                if table and end - off > flags_at:
+                    # IPv4 without options (the common case): one slice holds both
+                    # addresses and ports; the flags sit at a fixed place.
+                    if buf[off + sig_at : off + sig_end] == sig and buf[off + v4_at] == 0x45:
+                        key = buf[off + key_at : off + key_at + 12]
+                        if key in table and not buf[off + flags_at] & 0x07:  # no FIN/SYN/RST
+                            table[key] = sec
+                            bypassed += 1
+                            off = end
+                            continue
+                    elif end - off > v4_at + 53 and buf[off + v4_at] >> 4 == 6 and buf[off + v4_at + 6] == 6 and (
                         ether_at is None or buf[off + ether_at : off + ether_at + 2] == b"\x86\xdd"
                     ):
                         key = buf[off + v4_at + 8 : off + v4_at + 44]
-                        flags = buf[off + v4_at + 53] if off + v4_at + 54 <= end else 0x07
-                    else:
-                        key = b""
-                        flags = 0x07
-                    if not flags & 0x07 and key in table:  # no FIN, SYN or RST
-                        table[key] = sec
-                        bypassed += 1
-                        off = end
-                        continue
+                        if key in table and not buf[off + v4_at + 53] & 0x07:
+                            table[key] = sec
+                            bypassed += 1
+                            off = end
+                            continue
                 yield (sec + frac * unit, linktype, buf[off + 16 : end])
                 off = end
+            position = base + off
+            if at_eof:
+                if off < size and not self.problem:
+                    where = "a record header" if size - off < 16 else "a record"
+                    self.problem = f"truncated: file ends inside {where} after {count} packets"
+                break
         self.packets = count
         self.bypassed = bypassed
         if self.bypass is not None:
             self.bypass.dropped += bypassed
-        self.bytes_read = consumed + off
+        self.bytes_read = position
+
+    def _mapped_windows(self) -> Callable[[int], tuple[bytes, int, bool]] | None:
+        """Windows of a regular file mapped in memory: no copy of the capture through
+        Python buffers (records are sliced straight out of the page cache), and only the
+        current window counts in the resident set. None for gzip or a pipe."""
+        if isinstance(self._fh, gzip.GzipFile) or self.size is None:
+            return None
+        try:
+            fileno = self._fh.fileno()
+        except (OSError, AttributeError, io.UnsupportedOperation):
+            return None
+        size = self.size
+        state: dict[str, mmap.mmap] = {}
+
+        def refill(position: int) -> tuple[bytes, int, bool]:
+            old = state.pop("map", None)
+            if old is not None:
+                old.close()
+            base = position - position % mmap.ALLOCATIONGRANULARITY
+            length = min(WINDOW, size - base)
+            if length <= position - base:
+                return b"", position, True
+            window = mmap.mmap(fileno, length, access=mmap.ACCESS_READ, offset=base)
+            state["map"] = window
+            return window, base, base + length >= size  # type: ignore[return-value]
+
+        return refill
+
+    def _read_blocks(self) -> Callable[[int], tuple[bytes, int, bool]]:
+        """Blocks read from a stream (gzip, stdin), the unread tail carried over."""
+        read = self._fh.read
+        state = {"buf": b"", "base": 24}
+
+        def refill(position: int) -> tuple[bytes, int, bool]:
+            buf, base = state["buf"], state["base"]
+            assert isinstance(buf, bytes) and isinstance(base, int)
+            more = read(BLOCK)
+            buf = buf[position - base :] + more
+            state["buf"], state["base"] = buf, position
+            return buf, position, not more
+
+        return refill
 
     # -- pcapng -----------------------------------------------------------------------
     def _read_pcapng(self) -> Iterator[RawPacket]:
