@@ -108,8 +108,19 @@ class SmtpConversation:
                 self._hold(self.client_split.feed(event.data, meta), out, event.ts)
             else:
                 self.server_spoke = True
-                self.server_offset = event.offset + len(event.data)
-                for line in self.server_split.feed(event.data, event.ts):
+                data = event.data
+                self.server_offset = event.offset + len(data)
+                if (
+                    not self.reply_lines
+                    and not self.server_split.buf
+                    and data[-1:] == b"\n"
+                    and self._whole_replies(data, event.ts, event.offset, out)
+                ):
+                    self.server_split.offset += len(data)
+                    if self.held:
+                        self._run(out)
+                    return out
+                for line in self.server_split.feed(data, event.ts):
                     self._reply_line(line, out)
                     # Held client lines were delivered before this reply: read them now,
                     # so that the next reply is paired with the right command.
@@ -249,6 +260,40 @@ class SmtpConversation:
             self._end(ts, end, out)
 
     # ------------------------------------------------------------------ server side
+    def _whole_replies(self, data: bytes, ts: float, offset: int, out: list[SmtpEvent]) -> bool:
+        """Fast path: a chunk of whole, well-formed replies (the usual server segment).
+
+        Returns False, having done nothing, if the chunk is anything else: the line by
+        line path then handles it, anomalies included.
+        """
+        replies: list[tuple[int, int, int]] = []  # (start, end, code)
+        start = pos = 0
+        n = len(data)
+        find = data.find
+        limit = self.server_split.max_line
+        while pos < n:
+            nl = find(b"\n", pos)
+            sep = data[pos + 3 : pos + 4]
+            if nl - pos >= limit or nl - start > self.max_held_bytes or not data[pos : pos + 3].isdigit():
+                return False
+            if sep == b"-":
+                pos = nl + 1
+                continue
+            if sep not in (b" ", b"\r", b"\n") or pos + 3 > nl:
+                return False
+            replies.append((start, nl + 1, int(data[pos : pos + 3])))
+            start = pos = nl + 1
+        if start != n:
+            return False  # ends inside a multi-line reply
+        for first, end, code in replies:
+            self.reply_lines = [data[first:end]]
+            self._reply(ts, offset + end, out, code)
+            if self.held:
+                self._run(out)
+            if self.end is not None:
+                break
+        return True
+
     def _reply_line(self, line: Line[float], out: list[SmtpEvent]) -> None:
         raw, _term, ts, end_offset, _cut = line
         parsed = reply_code(raw)
@@ -290,7 +335,7 @@ class SmtpConversation:
         cmd.reply_end = end_offset
         extensions: frozenset[str] = frozenset()
         if cmd.verb == "EHLO" and code == 250:
-            extensions = ehlo_keywords(lines)
+            extensions = ehlo_keywords(raw)
             self.ehlo = (extensions, end_offset)
         out.append(_new(ServerReply, (ts, code, raw, extensions, cmd.index)))
         self.replies.append(raw)

@@ -118,10 +118,10 @@ def reply_code(line: bytes) -> tuple[int, bool] | None:
     return None
 
 
-def ehlo_keywords(lines: list[bytes]) -> frozenset[str]:
+def ehlo_keywords(reply: bytes) -> frozenset[str]:
     """Extension keywords of a 250 EHLO reply (RFC 5321 s4.1.1.1), upper-cased."""
     words = set()
-    for line in lines[1:]:
+    for line in reply.split(b"\n")[1:]:
         text = line[4:].split(None, 1)
         if text:
             words.add(text[0].decode("ascii", "replace").upper().rstrip("="))
