@@ -50,6 +50,12 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class VerdictSettings:
+    # Anomalies strong enough to call a conversation that matches no dialect "bot".
+    strong_evidence: tuple[str, ...] = ("smtp_pregreet", "smtp_non_smtp_command", "smtp_header_as_command")
+
+
+@dataclass(frozen=True, slots=True)
 class OutputSettings:
     format: str = "jsonl"
     file: str = "-"
@@ -65,6 +71,7 @@ class Settings:
     capture: CaptureSettings = field(default_factory=CaptureSettings)
     reassembly: ReassemblySettings = field(default_factory=ReassemblySettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    verdict: VerdictSettings = field(default_factory=VerdictSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
@@ -175,6 +182,11 @@ def load_settings(
             raise ConfigError(
                 f"{where}: [{section}] {key} = {chosen!r}: expected one of {', '.join(sorted(allowed))}"
             )
+    from .anomalies import ANOMALIES
+
+    for name in values["verdict"].get("strong_evidence", ()):
+        if name not in ANOMALIES:
+            raise ConfigError(f"{where}: [verdict] strong_evidence: unknown anomaly {name!r}")
     ports = values["capture"].get("ports")
     if ports is not None and (not ports or any(not 0 < p < 65536 for p in ports)):
         raise ConfigError(f"{where}: [capture] ports must list TCP ports 1-65535")

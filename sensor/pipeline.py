@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from .alert import Alert
+from .alert import Alert, DecidedAt
 from .capture import RawPacket
 from .capture.bypass import Bypass
 from .capture.decode import Decoder
@@ -54,6 +54,7 @@ class Pipeline:
         self.bypass = Bypass()
         self.table = FlowTable(settings.reassembly, settings.capture.ports, self.bypass)
         self.stats = Stats()
+        self.strong_evidence = settings.verdict.strong_evidence
         self.last_ts = 0.0
 
     def run(self, packets: Iterable[RawPacket]) -> Stats:
@@ -157,19 +158,28 @@ class Pipeline:
                 self.table.settle(conn)
                 return
 
+    def _verdict(self, conn: TcpConnection, smtp: SmtpConversation) -> tuple[str, DecidedAt | None]:
+        """Until the dialect engine decides: strong evidence makes "bot", else "unknown"."""
+        evidence = [smtp.anomalies[n] for n in self.strong_evidence if n in smtp.anomalies]
+        if not evidence:
+            return "unknown", None
+        line, command, ts = min(evidence, key=lambda e: e[2])
+        return "bot", DecidedAt(line, command, max(0.0, ts - conn.first_ts))
+
     def _emit(self, conn: TcpConnection, smtp: SmtpConversation) -> None:
         end = smtp.end
         assert end is not None
+        verdict, decided_at = self._verdict(conn, smtp)
         alert = Alert(
             ts=conn.first_ts,
             client=address(conn.client),
             client_port=conn.client_port,
             server=address(conn.server),
             server_port=conn.server_port,
-            verdict="unknown",
+            verdict=verdict,
             dialects=(),
             family=None,
-            decided_at=None,
+            decided_at=decided_at,
             anomalies=tuple(smtp.anomalies),
             end=end.end,
             incomplete=end.incomplete,

@@ -113,3 +113,30 @@ def test_ports_option(tmp_path: Path) -> None:
     assert none.stdout == ""
     some = CliRunner().invoke(cli, ["replay", str(pcap), "-q", "--ports", "25,2525"], catch_exceptions=False)
     assert json.loads(some.stdout)["server_port"] == 2525
+
+
+def test_strong_evidence_makes_bot_and_policy_is_configurable(tmp_path: Path) -> None:
+    flow = Flow().handshake()
+    flow.client_send(b"EHLO bot\r\n")  # before the banner: a pregreet
+    flow.server_send(b"220 mx ESMTP\r\n")
+    flow.client_ack()
+    flow.sack = flow.cnxt
+    flow.server_send(b"250 hi\r\n")
+    flow.cack = flow.snxt
+    flow.exchange(b"QUIT\r\n", b"221 bye\r\n")
+    pcap = write(tmp_path / "pg.pcap", flow.frames)
+    rec = json.loads(CliRunner().invoke(cli, ["replay", str(pcap), "-q"], catch_exceptions=False).stdout)
+    assert rec["verdict"] == "bot" and "smtp_pregreet" in rec["anomalies"]
+    assert rec["decided_at"]["line"] == 1 and rec["decided_at"]["command"] == "EHLO"
+    assert 0 <= rec["decided_at"]["seconds"] < 1
+    cfg = tmp_path / "c.ini"
+    cfg.write_text("[verdict]\nstrong_evidence =\n")
+    rec = json.loads(CliRunner().invoke(cli, ["replay", str(pcap), "-q", "--config", str(cfg)],
+                                        catch_exceptions=False).stdout)
+    assert rec["verdict"] == "unknown" and rec["decided_at"] is None
+
+
+def test_unknown_is_never_bot_by_itself(tmp_path: Path) -> None:
+    rec = json.loads(CliRunner().invoke(cli, ["replay", str(write(tmp_path / "a.pcap", lockstep(Flow(), SIMPLE).frames)), "-q"],
+                                        catch_exceptions=False).stdout)
+    assert rec["verdict"] == "unknown"

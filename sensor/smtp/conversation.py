@@ -88,7 +88,11 @@ class SmtpConversation:
         self.client_lines: list[bytes] = []
         self.replies: list[bytes] = []
         self.pipelined: list[int] = []
-        self.anomalies: dict[str, None] = {"tcp_mid_stream": None} if mid_stream else {}
+        # name -> (line number, command, ts) where it was first seen
+        self.anomalies: dict[str, tuple[int, str, float]] = (
+            {"tcp_mid_stream": (0, "", 0.0)} if mid_stream else {}
+        )
+        self.last_command = ""
         self.end: ConversationEnd | None = None
 
     @property
@@ -153,7 +157,8 @@ class SmtpConversation:
 
     def _anomaly(self, out: list[SmtpEvent], ts: float, name: str, detail: str = "") -> None:
         out.append(Anomaly(ts, name, detail))
-        self.anomalies[name] = None
+        if name not in self.anomalies:
+            self.anomalies[name] = (self.lines, self.last_command, ts)
 
     # ------------------------------------------------------------------ client side
     def _hold(self, lines: list[Line[ClientMeta]], out: list[SmtpEvent], ts: float) -> None:
@@ -242,6 +247,7 @@ class SmtpConversation:
                 names.append("smtp_unknown_command")
 
         cmd = _Command(index, verb)
+        self.last_command = command or verb
         self.pending.append(cmd)
         self.last = cmd
         out.append(_new(ClientLine, (ts, raw, term, command, pipelined, pregreet, masked, index)))
