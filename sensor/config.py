@@ -67,6 +67,63 @@ class LogSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveSettings:
+    engine: str = "tcpdump"
+    tshark: str = "tshark"
+    buffer_size: int = 4096
+    restart_backoff: float = 1.0
+    restart_backoff_max: float = 60.0
+    stats_interval: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class ZmqSettings:
+    publish: str = ""
+    curve_secret: str = ""
+    allow_subscribers: str = ""
+    sensor_id: str = ""
+    ttl: int = 600
+    heartbeat: float = 5.0
+    sndhwm: int = 10000
+    linger: float = 2.0
+    wait_subscribers: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSettings:
+    connect: tuple[str, ...] = ()
+    sensor_key: tuple[str, ...] = ()
+    curve_secret: str = ""
+    backend: str = "nftables"
+    nft: str = "nft"
+    family: str = "inet"
+    table: str = "babel_sensor"
+    set4: str = "blocked4"
+    set6: str = "blocked6"
+    hooks: tuple[str, ...] = ("input",)
+    priority: str = "-10"
+    ports: tuple[int, ...] = (25, 465, 587)
+    action: str = "drop"
+    allowlist: str = ""
+    journal: str = "/var/lib/babel-sensor/agent.sqlite"
+    default_ttl: int = 600
+    max_ttl: int = 604800
+    escalation: tuple[int, ...] = (600, 3600, 86400, 604800)
+    offense_window: float = 2592000.0
+    rate: float = 10.0
+    burst: int = 100
+    max_elements: int = 65536
+    silence_warning: float = 30.0
+    check_interval: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    sensor: str = ""
+    agent: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     capture: CaptureSettings = field(default_factory=CaptureSettings)
     reassembly: ReassemblySettings = field(default_factory=ReassemblySettings)
@@ -74,6 +131,10 @@ class Settings:
     verdict: VerdictSettings = field(default_factory=VerdictSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    live: LiveSettings = field(default_factory=LiveSettings)
+    zmq: ZmqSettings = field(default_factory=ZmqSettings)
+    agent: AgentSettings = field(default_factory=AgentSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
 
 SECTIONS: dict[str, type[Any]] = typing.get_type_hints(Settings)
@@ -81,6 +142,10 @@ SECTIONS: dict[str, type[Any]] = typing.get_type_hints(Settings)
 CHOICES: dict[tuple[str, str], frozenset[str]] = {
     ("output", "format"): frozenset({"jsonl", "table"}),
     ("log", "level"): frozenset({"debug", "info", "warning", "error"}),
+    ("live", "engine"): frozenset({"tcpdump", "pyshark"}),
+    ("agent", "backend"): frozenset({"nftables", "dry-run", "set-only"}),
+    ("agent", "family"): frozenset({"inet", "ip", "ip6"}),
+    ("agent", "action"): frozenset({"drop", "reject"}),
 }
 
 CONFIG_ENV = "BABEL_SENSOR_CONFIG"

@@ -56,7 +56,11 @@ class PcapFile:
     or a one-line description of why reading stopped early (truncation, corruption).
     """
 
-    def __init__(self, path: str | Path, bypass: Bypass | None = None) -> None:
+    def __init__(
+        self, path: str | Path, bypass: Bypass | None = None, *, stream: BinaryIO | None = None
+    ) -> None:
+        """Open ``path``; or, with ``stream`` (an already open, unbuffered pipe such as
+        tcpdump's stdout), read that and use ``path`` only as its name."""
         self.name = str(path)
         self.bypass = bypass
         self.bypassed = 0  # packets dropped by the bypass (counted, not yielded)
@@ -64,7 +68,7 @@ class PcapFile:
         self.bytes_read = 0
         self.problem: str | None = None
         self.size: int | None = None
-        self._fh = self._open(self.name)
+        self._fh = stream if stream is not None else self._open(self.name)
         head = self._fh.read(4)
         if not head:
             raise CaptureError(f"{self.name}: empty file, not a capture")
