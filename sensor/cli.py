@@ -245,3 +245,213 @@ def keys_generate(directory: Path, name: str, force: bool) -> None:
     except SensorError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"public key: {public}\nsecret key: {secret} (mode 0600)")
+
+
+@cli.command()
+@click.option("-i", "--interface", required=True, metavar="IFACE", help="Interface to capture on.")
+@click.option("--bpf", default=None, metavar="EXPR",
+              help="Capture filter (default: tcp port 25 or tcp port 587, [capture] bpf).")
+@click.option("--engine", type=click.Choice(["tcpdump", "pyshark"]), default=None,
+              help="tcpdump pipe (default) or pyshark/tshark.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default=None,
+              help="Output format (default: jsonl, or [output] format).")
+@click.option("-o", "--output", "output_file", default=None, metavar="FILE",
+              help="Write conversations to FILE instead of stdout.")
+@click.option("--ports", default=None, metavar="LIST", help="TCP server ports to follow (default 25,587).")
+@click.option("--stats-interval", type=float, default=None, metavar="SECONDS",
+              help="Seconds between stats lines on stderr (default 60; 0: none).")
+@click.option("--metrics", "metrics_listen", default=None, metavar="HOST:PORT",
+              help="Serve Prometheus metrics at http://HOST:PORT/metrics.")
+@click.option("--config", "config", type=click.Path(path_type=Path), default=None,
+              help="INI configuration file.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
+@publish_options
+def live(
+    interface: str,
+    bpf: str | None,
+    engine: str | None,
+    fmt: str | None,
+    output_file: str | None,
+    ports: str | None,
+    stats_interval: float | None,
+    metrics_listen: str | None,
+    config: Path | None,
+    log_level: str | None,
+    **publishing: Any,
+) -> None:
+    """Label SMTP conversations on a live interface until SIGINT/SIGTERM.
+
+    Runs `tcpdump -i IFACE -U -w - BPF` (capture privileges stay with tcpdump: run the
+    sensor as an unprivileged user and give tcpdump CAP_NET_RAW) and reads its pipe
+    with the replay reader. A dead tcpdump is restarted with back-off. On stop, open
+    conversations are written with end "eof".
+    """
+    import signal
+    import threading
+
+    from .capture.live import PysharkSource, TcpdumpSource
+
+    settings = settings_from(config, {
+        ("capture", "bpf"): bpf, ("capture", "ports"): ports, ("live", "engine"): engine,
+        ("output", "format"): fmt, ("output", "file"): output_file, ("log", "level"): log_level,
+        ("live", "stats_interval"): stats_interval, ("metrics", "sensor"): metrics_listen,
+        **publish_overrides(publishing),
+    })
+    setup_logging(settings.log.level)
+    outputs = [open_output(settings)]
+    publisher = open_publisher(settings)
+    if publisher is not None:
+        outputs.append(publisher)
+    pipeline = Pipeline(settings, outputs)
+    cap, lv = settings.capture, settings.live
+    source: TcpdumpSource | PysharkSource
+    try:
+        if lv.engine == "pyshark":
+            source = PysharkSource(interface, cap.bpf, tshark=lv.tshark)
+        else:
+            source = TcpdumpSource(
+                interface, cap.bpf, tcpdump=cap.tcpdump, snaplen=cap.snaplen,
+                buffer_size=lv.buffer_size, bypass=pipeline.bypass,
+                backoff=lv.restart_backoff, backoff_max=lv.restart_backoff_max,
+            )
+    except SensorError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    def snapshot() -> dict[str, Any]:
+        s = pipeline.stats
+        return {
+            "packets": source.packets, "verdicts": dict(s.verdicts), "anomalies": dict(s.anomalies),
+            "kernel_drops": source.kernel_drops, "restarts": source.restarts,
+            "published": getattr(publisher, "published", 0), "dropped": getattr(publisher, "dropped", 0),
+            "subscriptions": getattr(publisher, "subscriptions", 0),
+        }
+
+    if settings.metrics.sensor:
+        from .metrics import sensor_registry, serve
+
+        try:
+            serve(settings.metrics.sensor, sensor_registry(snapshot))
+        except SensorError as exc:
+            raise click.ClickException(str(exc)) from None
+    done = threading.Event()
+
+    def report() -> None:
+        while not done.wait(lv.stats_interval):
+            source.request_stats()
+            snap = snapshot()
+            logger.info(
+                "stats: packets=%d conversations=%d verdicts=%s kernel_drops=%d restarts=%d "
+                "published=%d dropped=%d",
+                snap["packets"], pipeline.stats.conversations,
+                ",".join(f"{k}={v}" for k, v in sorted(snap["verdicts"].items())) or "-",
+                snap["kernel_drops"], snap["restarts"], snap["published"], snap["dropped"],
+            )
+
+    if lv.stats_interval > 0:
+        threading.Thread(target=report, name="stats", daemon=True).start()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        logger.info("signal %d: stopping capture", signum)
+        source.stop()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        pipeline.run(source)
+    except SensorError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        done.set()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    stats = pipeline.finish()
+    click.echo(stats.summary(), err=True)
+    click.echo(f"capture: restarts={source.restarts} kernel_drops={source.kernel_drops}", err=True)
+
+
+@cli.command()
+@click.option("--connect", "connect", multiple=True, metavar="ENDPOINT",
+              help="A sensor's alert stream, e.g. tcp://sensor:5556 (repeat for several).")
+@click.option("--sensor-key", "sensor_key", multiple=True, metavar="FILE",
+              help="The sensor's public key (.key), pinned; one per --connect, in order, or one for all.")
+@click.option("--curve-secret", default=None, metavar="FILE",
+              help="The agent's own key pair (.key_secret); default: an ephemeral pair.")
+@click.option("--backend", type=click.Choice(["nftables", "dry-run", "set-only"]), default=None,
+              help="nftables (own table), set-only (sets in an operator's table) or dry-run.")
+@click.option("--allowlist", default=None, metavar="FILE", help="Addresses/CIDRs never blocked.")
+@click.option("--journal", default=None, metavar="FILE", help="SQLite journal of blocks.")
+@click.option("--table", default=None, help="nftables table name (default babel_sensor).")
+@click.option("--metrics", "metrics_listen", default=None, metavar="HOST:PORT",
+              help="Serve Prometheus metrics at http://HOST:PORT/metrics.")
+@click.option("--config", "config", type=click.Path(path_type=Path), default=None,
+              help="INI configuration file ([agent] section).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
+def agent(
+    connect: tuple[str, ...],
+    sensor_key: tuple[str, ...],
+    curve_secret: str | None,
+    backend: str | None,
+    allowlist: str | None,
+    journal: str | None,
+    table: str | None,
+    metrics_listen: str | None,
+    config: Path | None,
+    log_level: str | None,
+) -> None:
+    """Firewall agent: subscribe to sensors and block bots in nftables.
+
+    Validates every alert (schema, address, allowlist, TTL cap, rate limit, set cap),
+    blocks with kernel timeouts (escalating for repeat offenders), journals blocks in
+    SQLite and restores them at start, re-creates its table if it vanishes. Runs until
+    SIGINT/SIGTERM; blocks stay in the kernel and expire on their own.
+    """
+    import signal
+
+    from .agent import Agent, AgentConfig, Allowlist, DryRunBackend, Journal, NftablesBackend
+    from .keys import load_public, load_secret
+    from .metrics import AgentMetrics, serve
+
+    settings = settings_from(config, {
+        ("agent", "connect"): connect or None, ("agent", "sensor_key"): sensor_key or None,
+        ("agent", "curve_secret"): curve_secret, ("agent", "backend"): backend,
+        ("agent", "allowlist"): allowlist, ("agent", "journal"): journal, ("agent", "table"): table,
+        ("metrics", "agent"): metrics_listen, ("log", "level"): log_level,
+    })
+    setup_logging(settings.log.level)
+    a = settings.agent
+    if not a.connect:
+        raise click.UsageError("give at least one --connect ENDPOINT")
+    if len(a.sensor_key) not in (1, len(a.connect)):
+        raise click.UsageError("give one --sensor-key per --connect (or one for all)")
+    keys_for = a.sensor_key * len(a.connect) if len(a.sensor_key) == 1 else a.sensor_key
+    try:
+        sensors = [(ep, load_public(k)) for ep, k in zip(a.connect, keys_for, strict=True)]
+        own = load_secret(a.curve_secret) if a.curve_secret else None
+        chosen = (
+            DryRunBackend() if a.backend == "dry-run" else NftablesBackend(
+                nft=a.nft, family=a.family, table=a.table, set4=a.set4, set6=a.set6, hooks=a.hooks,
+                priority=a.priority, ports=a.ports, action=a.action, set_only=a.backend == "set-only",
+            )
+        )
+        metrics = AgentMetrics()
+        if settings.metrics.agent:
+            serve(settings.metrics.agent, metrics.registry)
+        runner = Agent(
+            sensors, chosen, Journal(a.journal), Allowlist.load(a.allowlist),
+            AgentConfig(
+                default_ttl=a.default_ttl, max_ttl=a.max_ttl, escalation=a.escalation,
+                offense_window=a.offense_window, rate=a.rate, burst=a.burst,
+                max_elements=a.max_elements, silence_warning=a.silence_warning,
+                check_interval=a.check_interval,
+            ),
+            client_keys=own, metrics=metrics,
+        )
+        runner.start()
+    except SensorError as exc:
+        raise click.ClickException(str(exc)) from None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _s, _f: runner.stop())
+    try:
+        runner.run()
+    finally:
+        runner.close()
+    logger.info("agent stopped; %d blocks stay in the kernel until they expire", runner.blocked)
