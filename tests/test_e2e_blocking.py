@@ -15,7 +15,18 @@ import os
 import sys
 from pathlib import Path
 
-from netns_net import CLIENT4, CLIENT6, OTHER4, OTHER6, SERVER4, SERVER6, Net, need, needs_root_net, wait_for
+from netns_net import (
+    CLIENT4,
+    CLIENT6,
+    OTHER4,
+    OTHER6,
+    SERVER4,
+    SERVER6,
+    Net,
+    need,
+    needs_root_net,
+    wait_for,
+)
 
 from sensor.keys import generate
 

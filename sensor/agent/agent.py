@@ -139,11 +139,14 @@ class Agent:
                     request = self.handle(link, frames)
                     if request is not None:
                         requests.append(request)
-            if requests:
-                self.apply(requests)
-            if time.monotonic() >= next_check:
-                next_check = time.monotonic() + interval
-                self.check()
+            try:
+                if requests:
+                    self.apply(requests)
+                if time.monotonic() >= next_check:
+                    next_check = time.monotonic() + interval
+                    self.check()
+            except Exception:  # a bug: keep the agent (and its blocks) alive
+                logger.exception("internal error in the agent loop")
 
     # ---------------------------------------------------------------- messages
     def handle(self, link: SensorLink, frames: list[bytes]) -> BlockRequest | None:
@@ -160,6 +163,10 @@ class Agent:
                 topic, obj = decode(frames)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise Rejected("schema", str(exc)[:120]) from None
+            seq, sensor = obj.get("seq"), obj.get("sensor")
+            if isinstance(seq, int) and isinstance(sensor, str) and sensor:
+                # Counted before the checks: a rejected alert is not a lost one.
+                self._sequence(link, sensor, seq)
             request = check_alert(topic, obj, self.allowlist, self.config.max_ttl)
         except Rejected as exc:
             self.metrics.rejected.labels(exc.reason).inc()
@@ -169,7 +176,6 @@ class Agent:
         if link.label == link.endpoint:
             link.label = sensor
         self.metrics.messages.labels(sensor, topic).inc()
-        self._sequence(link, sensor, int(obj["seq"]))
         if request is None:
             return None
         assert link.bucket is not None

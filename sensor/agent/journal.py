@@ -45,7 +45,7 @@ class Journal:
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, isolation_level=None)
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.db.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise ConfigError(f"{self.path}: cannot open the journal: {exc}") from None
