@@ -49,6 +49,7 @@ class Alert:
     client_lines: tuple[bytes, ...]
     replies: tuple[bytes, ...]
     pipelined: tuple[int, ...] = ()  # 1-based indexes of client lines sent without waiting
+    after: tuple[str, ...] = ()  # per client line: reply code it waited for, "-" none, "?" unseen
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -74,6 +75,7 @@ class Alert:
             "client_lines": [line.decode("latin-1") for line in self.client_lines],
             "replies": [reply.decode("latin-1") for reply in self.replies],
             "pipelined": list(self.pipelined),
+            "after": list(self.after),
         }
         obj.update(self.extra)
         return obj
@@ -100,6 +102,7 @@ class Alert:
             client_lines=tuple(s.encode("latin-1") for s in obj.get("client_lines", ())),
             replies=tuple(s.encode("latin-1") for s in obj.get("replies", ())),
             pipelined=tuple(obj.get("pipelined", ())),
+            after=tuple(obj.get("after", ())),
             extra={k: v for k, v in obj.items() if k not in known},
         )
 

@@ -16,6 +16,7 @@ import click
 
 from . import __version__
 from .capture import PcapFile, open_captures
+from .cli_dialects import load_machine
 from .config import Settings, find_config, load_settings
 from .errors import SensorError
 from .outputs import Output
@@ -103,6 +104,10 @@ def publish_options(f: Callable[..., None]) -> Callable[..., None]:
               help="With --publish: wait up to SECONDS for a first subscriber (default 30).")
 @click.option("--realtime", is_flag=True,
               help="Replay at capture pace (packet timestamps), e.g. into the alert stream.")
+@click.option("--dialects", "dialects_dir", type=click.Path(path_type=Path), default=None,
+              help="Dialect directory (default: the bundled dialects).")
+@click.option("--explain", is_flag=True,
+              help="Add each dialect's reason to every record (\"explain\" field): where it left, what it expected.")
 def replay(
     pcap: tuple[str, ...],
     fmt: str | None,
@@ -114,6 +119,8 @@ def replay(
     log_level: str | None,
     wait_subscribers: float | None,
     realtime: bool,
+    dialects_dir: Path | None,
+    explain: bool,
     **publishing: Any,
 ) -> None:
     """Label every SMTP conversation in PCAP files (pcap, pcapng, .gz; - for stdin).
@@ -137,7 +144,7 @@ def replay(
     publisher = open_publisher(settings)
     if publisher is not None:
         outputs.append(publisher)
-    pipeline = Pipeline(settings, outputs)
+    pipeline = Pipeline(settings, outputs, machine=load_machine(dialects_dir), explain=explain)
     try:
         files, packets = open_captures(list(pcap), pipeline.bypass)
     except SensorError as exc:
@@ -245,6 +252,16 @@ def keys_generate(directory: Path, name: str, force: bool) -> None:
     except SensorError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"public key: {public}\nsecret key: {secret} (mode 0600)")
+
+
+# The dialect commands live in cli_dialects.py.
+from .cli_dialects import dialects as _dialects  # noqa: E402
+from .cli_dialects import evaluate_command as _evaluate  # noqa: E402
+from .cli_dialects import learn as _learn  # noqa: E402
+
+cli.add_command(_learn)
+cli.add_command(_dialects)
+cli.add_command(_evaluate)
 
 
 @cli.command()

@@ -20,6 +20,7 @@ from .capture import RawPacket
 from .capture.bypass import Bypass
 from .capture.decode import Decoder
 from .config import Settings
+from .dialect.matcher import DecisionMachine, MatchRun, explain
 from .outputs import Output
 from .reassembly import FlowTable, StreamEvent, TcpConnection
 from .smtp import SmtpConversation
@@ -30,6 +31,16 @@ logger = logging.getLogger(__name__)
 
 # Marks a flow whose processing failed: it is dropped, its later events ignored.
 _DROPPED = object()
+
+
+class FlowState:
+    """Per conversation: the SMTP stepper and its walk through the decision machine."""
+
+    __slots__ = ("smtp", "run")
+
+    def __init__(self, smtp: SmtpConversation, run: MatchRun | None) -> None:
+        self.smtp = smtp
+        self.run = run
 
 
 def address(packed: bytes) -> str:
@@ -44,7 +55,11 @@ class Pipeline:
         *,
         isolate_errors: bool = True,
         progress: Callable[[int], None] | None = None,
+        machine: DecisionMachine | None = None,
+        explain: bool = False,
     ) -> None:
+        self.machine = machine
+        self.explain = explain
         self.settings = settings
         self.outputs = outputs
         self.isolate_errors = isolate_errors
@@ -135,41 +150,68 @@ class Pipeline:
                 conn.app = _DROPPED
 
     def _flow_events(self, conn: TcpConnection, events: list[StreamEvent]) -> None:
-        smtp = conn.app
-        if smtp is None:
+        state = conn.app
+        if state is None:
             if not conn.payload_seen:
                 return  # a handshake, a scan, a SYN flood: no conversation to report
             settings = self.settings.smtp
-            smtp = conn.app = SmtpConversation(
-                max_line_length=settings.max_line_length,
-                max_held_bytes=settings.max_held_bytes,
-                mid_stream=conn.mid_stream,
+            state = conn.app = FlowState(
+                SmtpConversation(
+                    max_line_length=settings.max_line_length,
+                    max_held_bytes=settings.max_held_bytes,
+                    mid_stream=conn.mid_stream,
+                ),
+                MatchRun(self.machine) if self.machine is not None else None,
             )
-        if smtp is _DROPPED:
+        if state is _DROPPED:
             return
-        assert isinstance(smtp, SmtpConversation)
+        assert isinstance(state, FlowState)
+        smtp = state.smtp
         if smtp.done:
             return
         feed = smtp.feed
+        run = state.run
         for event in events:
             feed(event)
+            if run is not None and len(smtp.client_lines) > run.lines:
+                for i in range(run.lines, len(smtp.client_lines)):
+                    command, ts = smtp.line_meta[i]
+                    run.step(smtp.after[i], smtp.client_lines[i], command, ts)
             if smtp.done:
-                self._emit(conn, smtp)
+                self._emit(conn, state)
                 self.table.settle(conn)
                 return
 
-    def _verdict(self, conn: TcpConnection, smtp: SmtpConversation) -> tuple[str, DecidedAt | None]:
-        """Until the dialect engine decides: strong evidence makes "bot", else "unknown"."""
-        evidence = [smtp.anomalies[n] for n in self.strong_evidence if n in smtp.anomalies]
-        if not evidence:
-            return "unknown", None
-        line, command, ts = min(evidence, key=lambda e: e[2])
-        return "bot", DecidedAt(line, command, max(0.0, ts - conn.first_ts))
+    def _verdict(self, conn: TcpConnection, state: FlowState) -> tuple[str, DecidedAt | None, tuple[str, ...], str | None]:
+        """The dialects' verdict; an unknown conversation is "bot" only on strong evidence."""
+        smtp = state.smtp
+        verdict: str = "unknown"
+        decided_at: DecidedAt | None = None
+        names: tuple[str, ...] = ()
+        family: str | None = None
+        if state.run is not None:
+            decision = state.run.finish()
+            verdict, names, family = decision.verdict, decision.dialects, decision.family
+            if decision.decided_line is not None and decision.decided_ts is not None:
+                decided_at = DecidedAt(
+                    decision.decided_line, decision.decided_command or "",
+                    max(0.0, decision.decided_ts - conn.first_ts),
+                )
+        if verdict == "unknown":
+            evidence = [smtp.anomalies[n] for n in self.strong_evidence if n in smtp.anomalies]
+            if evidence:
+                line, command, ts = min(evidence, key=lambda e: e[2])
+                return "bot", DecidedAt(line, command, max(0.0, ts - conn.first_ts)), names, family
+        return verdict, decided_at, names, family
 
-    def _emit(self, conn: TcpConnection, smtp: SmtpConversation) -> None:
+    def _emit(self, conn: TcpConnection, state: FlowState) -> None:
+        smtp = state.smtp
         end = smtp.end
         assert end is not None
-        verdict, decided_at = self._verdict(conn, smtp)
+        verdict, decided_at, names, family = self._verdict(conn, state)
+        extra = {}
+        if self.explain and self.machine is not None:
+            extra["explain"] = self._explain(smtp)
         alert = Alert(
             ts=conn.first_ts,
             client=address(conn.client),
@@ -177,8 +219,8 @@ class Pipeline:
             server=address(conn.server),
             server_port=conn.server_port,
             verdict=verdict,
-            dialects=(),
-            family=None,
+            dialects=names,
+            family=family,
             decided_at=decided_at,
             anomalies=tuple(smtp.anomalies),
             end=end.end,
@@ -186,6 +228,8 @@ class Pipeline:
             client_lines=tuple(smtp.client_lines),
             replies=tuple(smtp.replies),
             pipelined=tuple(smtp.pipelined),
+            after=tuple(smtp.after),
+            extra=extra,
         )
         stats = self.stats
         stats.conversations += 1
@@ -195,3 +239,14 @@ class Pipeline:
             stats.anomalies[name] += 1
         for output in self.outputs:
             output.publish(alert)
+
+    def _explain(self, smtp: SmtpConversation) -> list[str]:
+        """Every dialect's reason, those that went furthest first."""
+        assert self.machine is not None
+        steps = list(zip(smtp.after, smtp.client_lines, strict=True))
+        reasons = [explain(d, steps) for d in self.machine.dialects]
+
+        def reached(reason: str) -> int:
+            return 10**9 if " accepts " in reason else int(reason.split(" at line ", 1)[1].split(":", 1)[0])
+
+        return sorted(reasons, key=lambda r: (-reached(r), r))

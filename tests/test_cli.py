@@ -32,9 +32,16 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
     assert "Usage:" in result.output and len(result.output.splitlines()) > 3
 
 
+def no_dialects(tmp_path: Path) -> str:
+    empty = tmp_path / "no-dialects"
+    empty.mkdir(exist_ok=True)
+    return str(empty)
+
+
 def test_replay_jsonl_fields(tmp_path: Path) -> None:
     pcap = write(tmp_path / "a.pcap", lockstep(Flow(), SIMPLE).frames)
-    result = CliRunner().invoke(cli, ["replay", str(pcap), "-q"], catch_exceptions=False)
+    result = CliRunner().invoke(cli, ["replay", str(pcap), "-q", "--dialects", no_dialects(tmp_path)],
+                                catch_exceptions=False)
     assert result.exit_code == 0
     [line] = result.stdout.splitlines()
     obj = json.loads(line)
@@ -125,18 +132,66 @@ def test_strong_evidence_makes_bot_and_policy_is_configurable(tmp_path: Path) ->
     flow.cack = flow.snxt
     flow.exchange(b"QUIT\r\n", b"221 bye\r\n")
     pcap = write(tmp_path / "pg.pcap", flow.frames)
-    rec = json.loads(CliRunner().invoke(cli, ["replay", str(pcap), "-q"], catch_exceptions=False).stdout)
+    rec = json.loads(CliRunner().invoke(cli, ["replay", str(pcap), "-q", "--dialects", no_dialects(tmp_path)],
+                                        catch_exceptions=False).stdout)
     assert rec["verdict"] == "bot" and "smtp_pregreet" in rec["anomalies"]
     assert rec["decided_at"]["line"] == 1 and rec["decided_at"]["command"] == "EHLO"
     assert 0 <= rec["decided_at"]["seconds"] < 1
     cfg = tmp_path / "c.ini"
     cfg.write_text("[verdict]\nstrong_evidence =\n")
-    rec = json.loads(CliRunner().invoke(cli, ["replay", str(pcap), "-q", "--config", str(cfg)],
-                                        catch_exceptions=False).stdout)
-    assert rec["verdict"] == "unknown" and rec["decided_at"] is None
+    rec = json.loads(CliRunner().invoke(cli, ["replay", str(pcap), "-q", "--config", str(cfg),
+                                              "--dialects", no_dialects(tmp_path)], catch_exceptions=False).stdout)
+    assert rec["verdict"] == "unknown"  # decided at line 1: no dialect accepts it
 
 
 def test_unknown_is_never_bot_by_itself(tmp_path: Path) -> None:
-    rec = json.loads(CliRunner().invoke(cli, ["replay", str(write(tmp_path / "a.pcap", lockstep(Flow(), SIMPLE).frames)), "-q"],
+    pcap = write(tmp_path / "a.pcap", lockstep(Flow(), SIMPLE).frames)
+    rec = json.loads(CliRunner().invoke(cli, ["replay", str(pcap), "-q", "--dialects", no_dialects(tmp_path)],
                                         catch_exceptions=False).stdout)
-    assert rec["verdict"] == "unknown"
+    assert rec["verdict"] == "unknown" and rec["dialects"] == []
+
+
+def test_dialects_list_show_graph(tmp_path: Path) -> None:
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["dialects", "list"], catch_exceptions=False)
+    assert listed.exit_code == 0 and "emotet" in listed.output and "postfix" in listed.output
+    shown = runner.invoke(cli, ["dialects", "show", "emotet"], catch_exceptions=False)
+    assert "class bot" in shown.output and "START" in shown.output
+    dot = tmp_path / "emotet.dot"
+    assert runner.invoke(cli, ["dialects", "graph", "emotet", "-o", str(dot)], catch_exceptions=False).exit_code == 0
+    assert dot.read_text().startswith('digraph "emotet"')
+    assert runner.invoke(cli, ["dialects", "show", "no-such"]).exit_code == 1
+
+
+@pytest.mark.skipif(__import__("shutil").which("dot") is None, reason="Graphviz dot not installed")
+def test_dialects_graph_svg(tmp_path: Path) -> None:
+    svg = tmp_path / "postfix.svg"
+    result = CliRunner().invoke(cli, ["dialects", "graph", "postfix", "-o", str(svg)], catch_exceptions=False)
+    assert result.exit_code == 0 and "<svg" in svg.read_text()
+
+
+def test_replay_explain_and_bad_dialects_dir(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["replay", str(SAMPLE), "-q", "--explain"], catch_exceptions=False)
+    first = json.loads(result.stdout.splitlines()[0])
+    assert first["verdict"] == "legit" and any(" accepts all " in r for r in first["explain"])
+    assert any(r.startswith("left ") for r in first["explain"])
+    bad = tmp_path / "d"
+    bad.mkdir()
+    (bad / "x.json").write_text('{"schema_version": 2}')
+    err = CliRunner().invoke(cli, ["replay", str(SAMPLE), "--dialects", str(bad)])
+    assert err.exit_code == 1 and "x.json" in err.stderr and "schema_version 2" in err.stderr
+
+
+def test_eval_on_labels(tmp_path: Path) -> None:
+    pcap = write(tmp_path / "a.pcap", lockstep(Flow(), SIMPLE).frames)
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("pcap\tdialect\tclass\tflow\n" + f"{pcap.name}\tpython-smtplib\tlegit\t\n")
+    result = CliRunner().invoke(cli, ["eval", str(labels), "--json"], catch_exceptions=False)
+    report = json.loads(result.stdout)
+    assert report["conversations"] == 1 and report["confusion"]["legit"]["bot"] == 0
+    text = CliRunner().invoke(cli, ["eval", str(labels)], catch_exceptions=False).stdout
+    assert "false positives (legit labelled bot): 0" in text
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("pcap\tdialect\n")
+    err = CliRunner().invoke(cli, ["eval", str(bad)])
+    assert err.exit_code == 1 and "class" in err.stderr

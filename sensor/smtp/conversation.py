@@ -52,6 +52,7 @@ class _Command:
     index: int
     verb: str
     reply_end: int | None = None
+    reply_code: int = 0
 
 
 class SmtpConversation:
@@ -86,6 +87,11 @@ class SmtpConversation:
         self.final = False  # flushing at the end: no reply will come any more
         # The transcript.
         self.client_lines: list[bytes] = []
+        # per client line, what it was sent after: the code of the reply it waited for
+        # ("250"), "-" if it did not wait, "?" if no reply was ever seen to tell
+        self.after: list[str] = []
+        self.line_meta: list[tuple[str, float]] = []  # per client line: (command, ts)
+        self.banner_code = 0
         self.replies: list[bytes] = []
         self.pipelined: list[int] = []
         # name -> (line number, command, ts) where it was first seen
@@ -246,12 +252,21 @@ class SmtpConversation:
             else:
                 names.append("smtp_unknown_command")
 
+        if pipelined:
+            after = "-"
+        elif blind:
+            after = "?"
+        else:
+            code = self.banner_code if self.last is None else self.last.reply_code
+            after = str(code) if code else "?"
         cmd = _Command(index, verb)
         self.last_command = command or verb
         self.pending.append(cmd)
         self.last = cmd
-        out.append(_new(ClientLine, (ts, raw, term, command, pipelined, pregreet, masked, index)))
+        out.append(_new(ClientLine, (ts, raw, term, command, pipelined, pregreet, masked, index, after)))
         self.client_lines.append(raw)
+        self.after.append(after)
+        self.line_meta.append((command or verb, ts))
         if pipelined:
             self.pipelined.append(index)
         for name in names:
@@ -327,6 +342,7 @@ class SmtpConversation:
         if not self.banner_seen:
             self.banner_seen = True
             self.banner_end = end_offset
+            self.banner_code = code
             out.append(ServerReply(ts, code, raw, frozenset(), 0))
             self.replies.append(raw)
             if self.phase is Phase.BANNER:
@@ -339,6 +355,7 @@ class SmtpConversation:
             return
         cmd = self.pending.popleft()
         cmd.reply_end = end_offset
+        cmd.reply_code = code
         extensions: frozenset[str] = frozenset()
         if cmd.verb == "EHLO" and code == 250:
             extensions = ehlo_keywords(raw)

@@ -27,6 +27,7 @@ class ClientLine(NamedTuple):
     pregreet: bool  # sent before the banner arrived
     masked: bool  # an AUTH secret was replaced by ***
     number: int  # 1-based line number in the conversation
+    after: str  # the reply code it waited for ("250"), "-" if it did not wait, "?" unknown
 
 
 class ServerReply(NamedTuple):
