@@ -259,9 +259,12 @@ from .cli_dialects import dialects as _dialects  # noqa: E402
 from .cli_dialects import evaluate_command as _evaluate  # noqa: E402
 from .cli_dialects import learn as _learn  # noqa: E402
 
+from .cli_zeek import zeek as _zeek  # noqa: E402
+
 cli.add_command(_learn)
 cli.add_command(_dialects)
 cli.add_command(_evaluate)
+cli.add_command(_zeek)
 
 
 @cli.command()
@@ -277,6 +280,8 @@ cli.add_command(_evaluate)
 @click.option("--ports", default=None, metavar="LIST", help="TCP server ports to follow (default 25,587).")
 @click.option("--stats-interval", type=float, default=None, metavar="SECONDS",
               help="Seconds between stats lines on stderr (default 60; 0: none).")
+@click.option("--dialects", "dialects_dir", type=click.Path(path_type=Path), default=None,
+              help="Dialect directory (default: the bundled dialects).")
 @click.option("--metrics", "metrics_listen", default=None, metavar="HOST:PORT",
               help="Serve Prometheus metrics at http://HOST:PORT/metrics.")
 @click.option("--config", "config", type=click.Path(path_type=Path), default=None,
@@ -291,6 +296,7 @@ def live(
     output_file: str | None,
     ports: str | None,
     stats_interval: float | None,
+    dialects_dir: Path | None,
     metrics_listen: str | None,
     config: Path | None,
     log_level: str | None,
@@ -319,7 +325,7 @@ def live(
     publisher = open_publisher(settings)
     if publisher is not None:
         outputs.append(publisher)
-    pipeline = Pipeline(settings, outputs)
+    pipeline = Pipeline(settings, outputs, machine=load_machine(dialects_dir))
     cap, lv = settings.capture, settings.live
     source: TcpdumpSource | PysharkSource
     try:

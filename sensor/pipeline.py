@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from .alert import Alert, DecidedAt
 from .capture import RawPacket
@@ -108,6 +109,19 @@ class Pipeline:
             self.stats.seconds += time.perf_counter() - started
         return self.stats
 
+    def run_conversations(self, conversations: Iterable[tuple[Any, list[StreamEvent]]]) -> Stats:
+        """Conversations already reassembled elsewhere (the Zeek front end): each a
+        connection-like object (endpoints, ``first_ts``, ``mid_stream``) and its stream
+        events, through the same SMTP and dialect stages and outputs."""
+        started = time.perf_counter()
+        try:
+            for conn, events in conversations:
+                self.stats.flows += 1
+                self._handle([(conn, events)])
+        finally:
+            self.stats.seconds += time.perf_counter() - started
+        return self.stats
+
     def finish(self) -> Stats:
         """End of input: close every open connection (``end: eof``) and the outputs."""
         started = time.perf_counter()
@@ -116,7 +130,7 @@ class Pipeline:
         self.stats.packets += self.bypass.dropped
         self.stats.segments += self.bypass.dropped
         self.stats.bypassed = self.bypass.dropped
-        self.stats.flows = self.table.counts["flows"]
+        self.stats.flows += self.table.counts["flows"]
         self.stats.skipped.update(
             {k: v for k, v in self.decoder.counts.items() if not k.startswith("capture_")}
         )

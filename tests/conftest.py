@@ -28,10 +28,10 @@ class Collect:
         pass
 
 
-def replay_records(paths: list[Path], settings: Settings | None = None) -> list[dict[str, Any]]:
+def replay_records(paths: list[Path], settings: Settings | None = None, machine: Any = None) -> list[dict[str, Any]]:
     """Run the pipeline on captures; return the JSON objects of every conversation."""
     out = Collect()
-    pipeline = Pipeline(settings or load_settings(), [out], isolate_errors=False)
+    pipeline = Pipeline(settings or load_settings(), [out], isolate_errors=False, machine=machine)
     _files, packets = open_captures([str(p) for p in paths], pipeline.bypass)
     pipeline.run(packets)
     pipeline.finish()
