@@ -51,7 +51,7 @@ def main() -> None:
     for n in (10, 100, 1000):
         machine = DecisionMachine(variants(real, n))
 
-        def walk() -> None:
+        def walk(machine: DecisionMachine = machine) -> None:
             for conv in conversations:
                 run = MatchRun(machine)
                 for after, raw in conv:

@@ -258,7 +258,6 @@ def keys_generate(directory: Path, name: str, force: bool) -> None:
 from .cli_dialects import dialects as _dialects  # noqa: E402
 from .cli_dialects import evaluate_command as _evaluate  # noqa: E402
 from .cli_dialects import learn as _learn  # noqa: E402
-
 from .cli_zeek import zeek as _zeek  # noqa: E402
 
 cli.add_command(_learn)
