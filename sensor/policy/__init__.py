@@ -1,0 +1,1 @@
+"""The Postfix policy service (DESIGN s5): codec, verdict cache, journal, server."""
