@@ -477,3 +477,144 @@ def agent(
     finally:
         runner.close()
     logger.info("agent stopped; %d blocks stay in the kernel until they expire", runner.blocked)
+
+
+# ---------------------------------------------------------------- policy service (issue 5)
+@cli.group(invoke_without_command=True)
+@click.option("--listen", "listen", multiple=True, metavar="HOST:PORT|unix:PATH",
+              help="Where Postfix connects (repeatable; default 127.0.0.1:9998).")
+@click.option("--connect", "connect", multiple=True, metavar="ENDPOINT",
+              help="A sensor's alert stream, e.g. tcp://sensor:5556 (repeatable).")
+@click.option("--sensor-key", "sensor_key", multiple=True, metavar="FILE",
+              help="The sensor's public key (.key), pinned; one per --connect, or one for all.")
+@click.option("--curve-secret", default=None, metavar="FILE",
+              help="The service's own key pair (.key_secret); default: an ephemeral pair.")
+@click.option("--mode", type=click.Choice(["poison", "reject", "defer", "prepend", "dunno"]), default=None,
+              help="What a bot is told at RCPT (default poison: 550 5.1.1 User unknown).")
+@click.option("--wait", type=float, default=None, metavar="SECONDS",
+              help="Wait this long for a pending verdict, then DUNNO (default 1).")
+@click.option("--journal", default=None, metavar="FILE", help="SQLite poisoning journal ('' for none).")
+@click.option("--metrics", "metrics_listen", default=None, metavar="HOST:PORT",
+              help="Serve Prometheus metrics at http://HOST:PORT/metrics.")
+@click.option("--config", "config", type=click.Path(path_type=Path), default=None,
+              help="INI configuration file ([policy] section).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
+@click.pass_context
+def policy(
+    ctx: click.Context,
+    listen: tuple[str, ...],
+    connect: tuple[str, ...],
+    sensor_key: tuple[str, ...],
+    curve_secret: str | None,
+    mode: str | None,
+    wait: float | None,
+    journal: str | None,
+    metrics_listen: str | None,
+    config: Path | None,
+    log_level: str | None,
+) -> None:
+    """Postfix policy service: answer bots "User unknown" at RCPT (feedback manipulation).
+
+    Speaks the Postfix policy delegation protocol (check_policy_service) over TCP or
+    UNIX sockets, with verdicts from sensors' alert streams, joined by the flow's
+    4-tuple. Fails open (DUNNO) whenever the sensor is silent, slow or undecided.
+    Runs until SIGINT/SIGTERM. "policy journal" summarises what was poisoned.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    import asyncio
+    import signal
+
+    from .keys import load_public, load_secret
+    from .metrics import serve
+    from .policy.journal import PoisonJournal
+    from .policy.metrics import PolicyMetrics
+    from .policy.server import PolicyConfig, PolicyService, parse_listen
+
+    settings = settings_from(config, {
+        ("policy", "listen"): listen or None, ("policy", "connect"): connect or None,
+        ("policy", "sensor_key"): sensor_key or None, ("policy", "curve_secret"): curve_secret,
+        ("policy", "mode"): mode, ("policy", "wait"): wait, ("policy", "journal"): journal,
+        ("metrics", "policy"): metrics_listen, ("log", "level"): log_level,
+    })
+    setup_logging(settings.log.level)
+    p = settings.policy
+    if not p.connect:
+        raise click.UsageError("give at least one --connect ENDPOINT")
+    if len(p.sensor_key) not in (1, len(p.connect)):
+        raise click.UsageError("give one --sensor-key per --connect (or one for all)")
+    if not p.listen:
+        raise click.UsageError("give at least one --listen HOST:PORT or unix:PATH")
+    for text in p.listen:
+        try:
+            parse_listen(text)
+        except ValueError as exc:
+            raise click.UsageError(f"--listen {exc}") from None
+    keys_for = p.sensor_key * len(p.connect) if len(p.sensor_key) == 1 else p.sensor_key
+    try:
+        sensors = [(ep, load_public(k)) for ep, k in zip(p.connect, keys_for, strict=True)]
+        own = load_secret(p.curve_secret) if p.curve_secret else None
+        metrics = PolicyMetrics()
+        if settings.metrics.policy:
+            serve(settings.metrics.policy, metrics.registry)
+        book = PoisonJournal(p.journal) if p.journal else None
+    except SensorError as exc:
+        raise click.ClickException(str(exc)) from None
+    service = PolicyService(
+        PolicyConfig(
+            mode=p.mode, wait=p.wait, silence=p.silence, cache_ttl=p.cache_ttl, max_entries=p.max_entries,
+            max_line=p.max_line, max_attributes=p.max_attributes, max_connections=p.max_connections,
+            idle_timeout=p.idle_timeout,
+        ),
+        sensors, client_keys=own, journal=book, metrics=metrics,
+    )
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _s, _f: service.stop())
+    try:
+        asyncio.run(service.serve(p.listen))
+    except OSError as exc:
+        raise click.ClickException(f"policy service: {exc}") from None
+    finally:
+        if book is not None:
+            book.close()
+    logger.info("policy service stopped")
+
+
+@policy.command("journal")
+@click.argument("journal_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--since", type=float, default=None, metavar="EPOCH", help="Only rows from this time on.")
+@click.option("--json", "as_json", is_flag=True, help="The summary as one JSON object.")
+def policy_journal(journal_file: Path, since: float | None, as_json: bool) -> None:
+    """Summarise a poisoning journal: who was told "User unknown", for what, when."""
+    import json
+
+    from .policy.journal import PoisonJournal
+
+    try:
+        book = PoisonJournal(journal_file)
+    except SensorError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        s = book.summary(since)
+    finally:
+        book.close()
+    if as_json:
+        click.echo(json.dumps(s, indent=2))
+        return
+    click.echo(f"poisoned recipients: {s['poisoned']} ({s['recipients']} distinct) "
+               f"to {s['clients']} clients")
+    click.echo(f"client+recipient pairs asked again after \"User unknown\": {s['repeated_pairs']}")
+    if s["by_dialect"]:
+        click.echo("by dialect:")
+        for row in s["by_dialect"]:
+            click.echo(f"  {row['dialects']:<30} {row['poisoned']:>8} poisoned  {row['clients']:>6} clients  "
+                       f"{row['recipients']:>6} recipients")
+    if s["by_day"]:
+        click.echo("by day (UTC):")
+        for row in s["by_day"]:
+            click.echo(f"  {row['day']}  {row['poisoned']:>8} poisoned  {row['clients']:>6} clients")
+    if s["top_clients"]:
+        click.echo("top clients:")
+        for row in s["top_clients"]:
+            click.echo(f"  [{row['client']}]  {row['poisoned']:>6} poisoned  {row['recipients']:>6} recipients  "
+                       f"{row['dialects']}")

@@ -121,6 +121,25 @@ class AgentSettings:
 class MetricsSettings:
     sensor: str = ""
     agent: str = ""
+    policy: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySettings:
+    listen: tuple[str, ...] = ("127.0.0.1:9998",)
+    connect: tuple[str, ...] = ()
+    sensor_key: tuple[str, ...] = ()
+    curve_secret: str = ""
+    mode: str = "poison"
+    wait: float = 1.0
+    silence: float = 15.0
+    cache_ttl: float = 600.0
+    max_entries: int = 100000
+    max_line: int = 8192
+    max_attributes: int = 256
+    max_connections: int = 1000
+    idle_timeout: float = 600.0
+    journal: str = "/var/lib/babel-sensor/policy.sqlite"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +154,7 @@ class Settings:
     zmq: ZmqSettings = field(default_factory=ZmqSettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
 
 
 SECTIONS: dict[str, type[Any]] = typing.get_type_hints(Settings)
@@ -146,6 +166,7 @@ CHOICES: dict[tuple[str, str], frozenset[str]] = {
     ("agent", "backend"): frozenset({"nftables", "dry-run", "set-only"}),
     ("agent", "family"): frozenset({"inet", "ip", "ip6"}),
     ("agent", "action"): frozenset({"drop", "reject"}),
+    ("policy", "mode"): frozenset({"poison", "reject", "defer", "prepend", "dunno"}),
 }
 
 CONFIG_ENV = "BABEL_SENSOR_CONFIG"

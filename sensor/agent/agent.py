@@ -34,6 +34,19 @@ from .policy import Allowlist, BlockRequest, Rejected, TokenBucket, block_second
 logger = logging.getLogger(__name__)
 
 
+def subscribe(ctx: Any, endpoint: str, server_key: bytes, client_keys: tuple[bytes, bytes]) -> Any:
+    """A SUB socket on every topic of one sensor, CURVE client pinning ``server_key``.
+
+    ``ctx`` is a ``zmq.Context`` (or a ``zmq.asyncio.Context``: the policy service)."""
+    sock = ctx.socket(zmq.SUB)
+    sock.curve_publickey, sock.curve_secretkey = client_keys
+    sock.curve_serverkey = server_key  # pinned
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SUBSCRIBE, b"")
+    sock.connect(endpoint)
+    return sock
+
+
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
     default_ttl: int = 600
@@ -97,13 +110,7 @@ class Agent:
                     self.journal.path)
         started = time.monotonic()
         for link in self.links:
-            sock = self.ctx.socket(zmq.SUB)
-            sock.curve_publickey, sock.curve_secretkey = self.client_keys
-            sock.curve_serverkey = link.server_key  # pinned
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.SUBSCRIBE, b"")
-            sock.connect(link.endpoint)
-            link.socket = sock
+            link.socket = subscribe(self.ctx, link.endpoint, link.server_key, self.client_keys)
             link.last_seen = started
             logger.info("subscribed to %s", link.endpoint)
 
