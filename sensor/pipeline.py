@@ -4,6 +4,15 @@
 tcpdump pipe) and returns ``Stats``. Expiry is driven by packet time: every
 ``expire_interval`` seconds of capture time the flow table drops idle connections.
 
+Early verdicts: a consumer that acts before the conversation ends (the Postfix policy
+service, at RCPT) needs the verdict while the flow is open. So besides the one record at
+the end, a flow gets an *early* alert (``"early": true``, ``end: "open"``) when the
+verdict the lines so far support first becomes ``bot`` (the dialects, or strong
+evidence), and one at its first RCPT line whatever the verdict then (so the policy
+service need not wait for flows that are not bots). Early alerts go only to the
+``early_outputs`` (by default the alert stream publishers), never to the per-conversation
+record files, and are not counted as conversations.
+
 Errors: a bug in one flow's processing is isolated (logged once with the flow, counted
 as ``internal_error``, the flow dropped) unless ``isolate_errors`` is false, as in tests.
 """
@@ -37,11 +46,12 @@ _DROPPED = object()
 class FlowState:
     """Per conversation: the SMTP stepper and its walk through the decision machine."""
 
-    __slots__ = ("smtp", "run")
+    __slots__ = ("smtp", "run", "early")
 
     def __init__(self, smtp: SmtpConversation, run: MatchRun | None) -> None:
         self.smtp = smtp
         self.run = run
+        self.early = 0  # early alerts sent: bit 1 "bot", bit 2 "at RCPT"
 
 
 def address(packed: bytes) -> str:
@@ -58,11 +68,17 @@ class Pipeline:
         progress: Callable[[int], None] | None = None,
         machine: DecisionMachine | None = None,
         explain: bool = False,
+        early_outputs: list[Output] | None = None,
     ) -> None:
         self.machine = machine
         self.explain = explain
         self.settings = settings
         self.outputs = outputs
+        # The alert stream publishers (the same duck type cli.await_subscriber uses).
+        self.early_outputs = (
+            early_outputs if early_outputs is not None
+            else [o for o in outputs if hasattr(o, "wait_subscribers")]
+        )
         self.isolate_errors = isolate_errors
         self.progress = progress
         self.decoder = Decoder(settings.capture.ports)
@@ -191,10 +207,38 @@ class Pipeline:
                 for i in range(run.lines, len(smtp.client_lines)):
                     command, ts = smtp.line_meta[i]
                     run.step(smtp.after[i], smtp.client_lines[i], command, ts)
+            if self.early_outputs and state.early != 3 and not smtp.done:
+                self._early(conn, state)
             if smtp.done:
                 self._emit(conn, state)
                 self.table.settle(conn)
                 return
+
+    def _early(self, conn: TcpConnection, state: FlowState) -> None:
+        """Publish the flow's verdict so far, once when it becomes bot, once at RCPT."""
+        smtp = state.smtp
+        lines = len(smtp.client_lines)
+        if not lines:
+            return
+        verdict = state.run.current if state.run is not None else "unknown"
+        if verdict == "unknown" and any(n in smtp.anomalies for n in self.strong_evidence):
+            verdict = "bot"
+        if verdict == "bot":
+            state.early = 3  # nothing to add after a bot verdict
+        elif not state.early & 2 and smtp.line_meta[-1][0] == "RCPT":
+            state.early |= 2
+        else:
+            return
+        names: tuple[str, ...] = ()
+        family: str | None = None
+        if state.run is not None and state.run.lines:
+            decision = state.run.finish()
+            names, family = decision.dialects, decision.family
+        command, ts = smtp.line_meta[-1]
+        alert = self._alert(conn, state, verdict, DecidedAt(lines, command, max(0.0, ts - conn.first_ts)),
+                            names, family, "open", True, {"early": True})
+        for output in self.early_outputs:
+            output.publish(alert)
 
     def _verdict(self, conn: TcpConnection, state: FlowState) -> tuple[str, DecidedAt | None, tuple[str, ...], str | None]:
         """The dialects' verdict; an unknown conversation is "bot" only on strong evidence."""
@@ -226,7 +270,22 @@ class Pipeline:
         extra = {}
         if self.explain and self.machine is not None:
             extra["explain"] = self._explain(smtp)
-        alert = Alert(
+        alert = self._alert(conn, state, verdict, decided_at, names, family, end.end, end.incomplete, extra)
+        stats = self.stats
+        stats.conversations += 1
+        stats.verdicts[alert.verdict] += 1
+        stats.ends[alert.end] += 1
+        for name in alert.anomalies:
+            stats.anomalies[name] += 1
+        for output in self.outputs:
+            output.publish(alert)
+
+    def _alert(
+        self, conn: TcpConnection, state: FlowState, verdict: str, decided_at: DecidedAt | None,
+        names: tuple[str, ...], family: str | None, end: str, incomplete: bool, extra: dict[str, Any],
+    ) -> Alert:
+        smtp = state.smtp
+        return Alert(
             ts=conn.first_ts,
             client=address(conn.client),
             client_port=conn.client_port,
@@ -237,22 +296,14 @@ class Pipeline:
             family=family,
             decided_at=decided_at,
             anomalies=tuple(smtp.anomalies),
-            end=end.end,
-            incomplete=end.incomplete,
+            end=end,
+            incomplete=incomplete,
             client_lines=tuple(smtp.client_lines),
             replies=tuple(smtp.replies),
             pipelined=tuple(smtp.pipelined),
             after=tuple(smtp.after),
             extra=extra,
         )
-        stats = self.stats
-        stats.conversations += 1
-        stats.verdicts[alert.verdict] += 1
-        stats.ends[alert.end] += 1
-        for name in alert.anomalies:
-            stats.anomalies[name] += 1
-        for output in self.outputs:
-            output.publish(alert)
 
     def _explain(self, smtp: SmtpConversation) -> list[str]:
         """Every dialect's reason, those that went furthest first."""
