@@ -54,7 +54,7 @@ with smtplib.SMTP(sys.argv[1], 25, timeout=20, source_address=(sys.argv[2], 0)) 
 CONNECT = """
 import socket, sys
 try:
-    socket.create_connection((sys.argv[1], 25), timeout=3, source_address=(sys.argv[2], 0)).close()
+    socket.create_connection((sys.argv[1], 25), timeout=10, source_address=(sys.argv[2], 0)).close()
     print("connected")
 except OSError as exc:
     print("failed", type(exc).__name__)
