@@ -126,8 +126,8 @@ def test_flow_key_normalises() -> None:
 
 def test_decide_per_mode() -> None:
     (req,) = feed_in([RCPT])
-    assert decide(req, BOT, "poison") == (
-        "550 5.1.1 <alice@example.test>: Recipient address rejected: User unknown in local recipient table")
+    # Postfix adds "<alice@example.test>: Recipient address rejected: " itself.
+    assert decide(req, BOT, "poison") == "550 5.1.1 User unknown in local recipient table"
     assert decide(req, BOT, "reject") == "REJECT"
     assert decide(req, BOT, "defer") == "DEFER"
     assert decide(req, BOT, "prepend") == "PREPEND X-Babel-Verdict: bot; dialect=cutwail; sensor=s1"
@@ -146,7 +146,3 @@ def test_decide_only_at_rcpt_and_only_policy_requests() -> None:
     assert decide(other_state, BOT, "poison") == DUNNO
     other_request = Request({**req.attributes, "request": "junk"})
     assert decide(other_request, BOT, "poison") == DUNNO
-    for rcpt in ("", "a<b@example.test", "x@example.test>"):
-        assert decide(Request({**req.attributes, "recipient": rcpt}), BOT, "poison") == DUNNO
-    odd = Request({**req.attributes, "recipient": "\xe9@example.test"})
-    assert decide(odd, BOT, "poison").startswith("550 5.1.1 <?@example.test>")
