@@ -7,6 +7,7 @@ stderr); usage errors exit 2; logging is configured here, once.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -179,8 +180,14 @@ def _progress_callback(files: list[PcapFile], bar: Any) -> Callable[[int], None]
     return update
 
 
-def main() -> None:  # pragma: no cover - console entry point alias
-    cli()
+def main() -> None:
+    """Console entry point: ``babel-sensor ... | head`` ends quietly."""
+    try:
+        cli()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
 
 
 # ---------------------------------------------------------------- alert stream (issue 4)

@@ -168,6 +168,8 @@ class Pipeline:
         for conn, events in results:
             try:
                 self._flow_events(conn, events)
+            except BrokenPipeError:
+                raise  # the reader of our output went away (| head): not this flow's fault
             except Exception:
                 if not self.isolate_errors:
                     raise

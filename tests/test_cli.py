@@ -195,3 +195,16 @@ def test_eval_on_labels(tmp_path: Path) -> None:
     bad.write_text("pcap\tdialect\n")
     err = CliRunner().invoke(cli, ["eval", str(bad)])
     assert err.exit_code == 1 and "class" in err.stderr
+
+
+def test_closed_output_pipe_ends_quietly() -> None:
+    """`babel-sensor replay ... | head -1`: no per-flow "internal error" noise."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        f"{sys.executable} -m sensor replay {SAMPLE} --format table -q | head -1",
+        shell=True, capture_output=True, text=True, check=True, cwd=ROOT,
+    )
+    assert proc.stdout.startswith("TIME (UTC)")
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
