@@ -435,7 +435,7 @@ def agent(
     """
     import signal
 
-    from .agent import Agent, AgentConfig, Allowlist, DryRunBackend, Journal, NftablesBackend
+    from .agent import Agent, Allowlist, DryRunBackend, Journal, NftablesBackend
     from .keys import load_public, load_secret
     from .metrics import AgentMetrics, serve
 
@@ -466,12 +466,7 @@ def agent(
             serve(settings.metrics.agent, metrics.registry)
         runner = Agent(
             sensors, chosen, Journal(a.journal), Allowlist.load(a.allowlist),
-            AgentConfig(
-                default_ttl=a.default_ttl, max_ttl=a.max_ttl, escalation=a.escalation,
-                offense_window=a.offense_window, rate=a.rate, burst=a.burst,
-                max_elements=a.max_elements, silence_warning=a.silence_warning,
-                check_interval=a.check_interval,
-            ),
+            a,
             client_keys=own, metrics=metrics,
         )
         runner.start()
@@ -536,7 +531,7 @@ def policy(
     from .metrics import serve
     from .policy.journal import PoisonJournal
     from .policy.metrics import PolicyMetrics
-    from .policy.server import PolicyConfig, PolicyService, parse_listen
+    from .policy.server import PolicyService, parse_listen
 
     settings = settings_from(config, {
         ("policy", "listen"): listen or None, ("policy", "connect"): connect or None,
@@ -568,11 +563,7 @@ def policy(
     except SensorError as exc:
         raise click.ClickException(str(exc)) from None
     service = PolicyService(
-        PolicyConfig(
-            mode=p.mode, wait=p.wait, silence=p.silence, cache_ttl=p.cache_ttl, max_entries=p.max_entries,
-            max_line=p.max_line, max_attributes=p.max_attributes, max_connections=p.max_connections,
-            idle_timeout=p.idle_timeout,
-        ),
+        p,
         sensors, client_keys=own, journal=book, metrics=metrics,
     )
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -26,6 +26,7 @@ from typing import Any
 import zmq
 
 from ..alert import decode
+from ..config import AgentSettings
 from ..metrics import AgentMetrics
 from .backends import Backend, BackendError, Block
 from .journal import Entry, Journal
@@ -47,17 +48,9 @@ def subscribe(ctx: Any, endpoint: str, server_key: bytes, client_keys: tuple[byt
     return sock
 
 
-@dataclass(frozen=True, slots=True)
-class AgentConfig:
-    default_ttl: int = 600
-    max_ttl: int = 604800
-    escalation: tuple[int, ...] = (600, 3600, 86400, 604800)
-    offense_window: float = 2592000.0
-    rate: float = 10.0
-    burst: int = 100
-    max_elements: int = 65536
-    silence_warning: float = 30.0
-    check_interval: float = 1.0
+# The agent's settings are the [agent] section itself (one definition of each option,
+# its default and its documentation in config.ini).
+AgentConfig = AgentSettings
 
 
 @dataclass(slots=True)

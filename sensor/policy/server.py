@@ -23,7 +23,6 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import zmq
@@ -31,6 +30,7 @@ import zmq.asyncio
 
 from ..agent.agent import subscribe
 from ..alert import decode
+from ..config import PolicySettings
 from .cache import VerdictCache, verdict_from_alert
 from .codec import (
     DUNNO,
@@ -48,17 +48,9 @@ from .metrics import PolicyMetrics
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class PolicyConfig:
-    mode: str = "poison"
-    wait: float = 1.0
-    silence: float = 15.0
-    cache_ttl: float = 600.0
-    max_entries: int = 100000
-    max_line: int = 8192
-    max_attributes: int = 256
-    max_connections: int = 1000
-    idle_timeout: float = 600.0
+# The service's settings are the [policy] section itself (one definition of each
+# option, its default and its documentation in config.ini).
+PolicyConfig = PolicySettings
 
 
 def parse_listen(text: str) -> tuple[str, str | int]:
