@@ -180,6 +180,15 @@ def _progress_callback(files: list[PcapFile], bar: Any) -> Callable[[int], None]
     return update
 
 
+def sensor_keys_for(connect: tuple[str, ...], sensor_key: tuple[str, ...]) -> tuple[str, ...]:
+    """The pinned sensor key file for each --connect endpoint (one for all, or one each)."""
+    if not connect:
+        raise click.UsageError("give at least one --connect ENDPOINT")
+    if len(sensor_key) not in (1, len(connect)):
+        raise click.UsageError("give one --sensor-key per --connect (or one for all)")
+    return sensor_key * len(connect) if len(sensor_key) == 1 else sensor_key
+
+
 def main() -> None:
     """Console entry point: ``babel-sensor ... | head`` ends quietly."""
     try:
@@ -447,11 +456,7 @@ def agent(
     })
     setup_logging(settings.log.level)
     a = settings.agent
-    if not a.connect:
-        raise click.UsageError("give at least one --connect ENDPOINT")
-    if len(a.sensor_key) not in (1, len(a.connect)):
-        raise click.UsageError("give one --sensor-key per --connect (or one for all)")
-    keys_for = a.sensor_key * len(a.connect) if len(a.sensor_key) == 1 else a.sensor_key
+    keys_for = sensor_keys_for(a.connect, a.sensor_key)
     try:
         sensors = [(ep, load_public(k)) for ep, k in zip(a.connect, keys_for, strict=True)]
         own = load_secret(a.curve_secret) if a.curve_secret else None
@@ -541,10 +546,7 @@ def policy(
     })
     setup_logging(settings.log.level)
     p = settings.policy
-    if not p.connect:
-        raise click.UsageError("give at least one --connect ENDPOINT")
-    if len(p.sensor_key) not in (1, len(p.connect)):
-        raise click.UsageError("give one --sensor-key per --connect (or one for all)")
+    keys_for = sensor_keys_for(p.connect, p.sensor_key)
     if not p.listen:
         raise click.UsageError("give at least one --listen HOST:PORT or unix:PATH")
     for text in p.listen:
@@ -552,7 +554,6 @@ def policy(
             parse_listen(text)
         except ValueError as exc:
             raise click.UsageError(f"--listen {exc}") from None
-    keys_for = p.sensor_key * len(p.connect) if len(p.sensor_key) == 1 else p.sensor_key
     try:
         sensors = [(ep, load_public(k)) for ep, k in zip(p.connect, keys_for, strict=True)]
         own = load_secret(p.curve_secret) if p.curve_secret else None
