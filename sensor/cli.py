@@ -23,7 +23,7 @@ from .errors import SensorError
 from .outputs import Output
 from .outputs.jsonlines import JsonLinesOutput
 from .outputs.table import TableOutput
-from .pipeline import Pipeline
+from .pipeline import Pipeline, tune_gc
 
 logger = logging.getLogger("babel_sensor")
 
@@ -147,11 +147,12 @@ def replay(
         outputs.append(publisher)
     pipeline = Pipeline(settings, outputs, machine=load_machine(dialects_dir), explain=explain)
     try:
-        files, packets = open_captures(list(pcap), pipeline.bypass)
+        files, packets = open_captures(list(pcap), pipeline.bypass, pipeline.decoder)
     except SensorError as exc:
         raise click.ClickException(str(exc)) from None
     if publisher is not None:
         await_subscriber(publisher, settings.zmq.wait_subscribers)
+    tune_gc()
     if realtime:
         packets = paced(packets)
     show_progress = sys.stderr.isatty() if progress is None else progress
@@ -159,10 +160,10 @@ def replay(
     if show_progress and total:
         with click.progressbar(length=total, label="replay", file=sys.stderr) as bar:
             pipeline.progress = _progress_callback(files, bar)
-            pipeline.run(packets)
+            pipeline.run(packets, decoded=True)
             bar.update(total - bar.pos)
     else:
-        pipeline.run(packets)
+        pipeline.run(packets, decoded=True)
     stats = pipeline.finish()
     for f in files:
         if f.problem:
@@ -393,6 +394,7 @@ def live(
         source.stop()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    tune_gc()
     try:
         pipeline.run(source)
     except SensorError as exc:

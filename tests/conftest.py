@@ -28,14 +28,25 @@ class Collect:
         pass
 
 
-def replay_records(paths: list[Path], settings: Settings | None = None, machine: Any = None) -> list[dict[str, Any]]:
-    """Run the pipeline on captures; return the JSON objects of every conversation."""
+def replay_pipeline(
+    paths: list[Path], settings: Settings | None = None, machine: Any = None, *, decoded: bool = True
+) -> tuple[Pipeline, list[dict[str, Any]]]:
+    """Run the pipeline on captures as ``replay`` does (the reader decoding, or with
+    ``decoded=False`` the pipeline's own decoder on raw packets); return it and the
+    JSON objects of every conversation."""
     out = Collect()
     pipeline = Pipeline(settings or load_settings(), [out], isolate_errors=False, machine=machine)
-    _files, packets = open_captures([str(p) for p in paths], pipeline.bypass)
-    pipeline.run(packets)
+    _files, packets = open_captures(
+        [str(p) for p in paths], pipeline.bypass, pipeline.decoder if decoded else None
+    )
+    pipeline.run(packets, decoded=decoded)
     pipeline.finish()
-    return [json.loads(json.dumps(a.to_json())) for a in out.alerts]
+    return pipeline, [json.loads(json.dumps(a.to_json())) for a in out.alerts]
+
+
+def replay_records(paths: list[Path], settings: Settings | None = None, machine: Any = None) -> list[dict[str, Any]]:
+    """Run the pipeline on captures; return the JSON objects of every conversation."""
+    return replay_pipeline(paths, settings, machine)[1]
 
 
 @pytest.fixture

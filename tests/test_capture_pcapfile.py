@@ -122,3 +122,21 @@ def test_errors_come_before_any_packet(tmp_path: Path) -> None:
     good = flow_pcap(tmp_path)
     with pytest.raises(CaptureError, match="nope.pcap"):
         open_captures([str(good), str(tmp_path / "nope.pcap")])
+
+
+def test_reader_decoding_equals_the_decoder(public_pcaps: Path) -> None:
+    """``replay`` lets the reader decode Ethernet/IPv4/TCP frames in place: every public
+    capture gives the same records, packet counts and skip counts as the pipeline's own
+    decoder on raw packets."""
+    from conftest import replay_pipeline
+
+    paths = sorted(p for p in public_pcaps.rglob("*") if p.suffix in (".pcap", ".pcapng", ".gz"))
+    assert paths
+    for path in paths:
+        fused, fused_records = replay_pipeline([path])
+        plain, plain_records = replay_pipeline([path], decoded=False)
+        assert fused_records == plain_records, path.name
+        assert fused.stats.packets == plain.stats.packets, path.name
+        assert fused.stats.segments == plain.stats.segments, path.name
+        assert fused.stats.skipped == plain.stats.skipped, path.name
+        assert fused.stats.anomalies == plain.stats.anomalies, path.name

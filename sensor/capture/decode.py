@@ -56,7 +56,7 @@ _u16 = struct.Struct("!H").unpack_from
 _tcp = struct.Struct("!HHIIBB").unpack_from
 # Ethernet type, IPv4 version/IHL, total length, flags+offset, protocol, addresses; TCP
 # ports, sequence, acknowledgement, data offset, flags.
-_ether_ipv4_tcp = struct.Struct("!12xHBxH2xH1xB2x4s4sHHIIBB").unpack_from
+ether_ipv4_tcp = struct.Struct("!12xHBxH2xH1xB2x4s4sHHIIBB").unpack_from
 
 
 class TcpSegment(NamedTuple):
@@ -90,7 +90,7 @@ class Decoder:
         # unpack for every header field (most frames on a mail server's mirror port).
         if linktype == LINKTYPE_ETHERNET and len(frame) >= 54:
             (ethertype, b0, total, frag, proto, src, dst, sport, dport, seq, ack, data_off,
-             flags) = _ether_ipv4_tcp(frame)
+             flags) = ether_ipv4_tcp(frame)
             if ethertype == ETH_IPV4 and b0 == 0x45 and proto == 6 and not frag & 0x3FFF:
                 ports = self.ports
                 if sport not in ports and dport not in ports:

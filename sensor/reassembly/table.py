@@ -168,7 +168,7 @@ class FlowTable:
             if bypass is not None and conn.ignore_payload:
                 seen = bypass.last_seen(conn.client, conn.client_port, conn.server, conn.server_port)
                 if seen > conn.last_ts:
-                    conn.last_ts = seen
+                    conn.last_ts = float(seen)
             if conn.closed or not (conn.payload_seen or conn.server_isn is not None):
                 timeout = s.handshake_timeout
             else:
