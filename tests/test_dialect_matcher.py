@@ -83,3 +83,19 @@ def test_steps_are_cached() -> None:
     for _ in range(50):
         run(m, lines)
     assert m.cached_states == states
+
+
+def test_states_do_not_grow_with_distinct_lines() -> None:
+    """Every line has a literal form; forms no dialect knows are dropped before the
+    lookup, so a long run of conversations with new values adds no states."""
+    m = machine()
+    for i in range(3):
+        run(m, [("220", f"EHLO h{i}.example\r\n".encode()), ("250", f"MAIL FROM:<u{i}@v.example>\r\n".encode()),
+                ("250", f"XYZZY {i}\r\n".encode())])
+    states = m.cached_states
+    for i in range(3, 500):
+        decision = run(m, [("220", f"EHLO h{i}.example\r\n".encode()),
+                           ("250", f"MAIL FROM:<u{i}@v.example>\r\n".encode()),
+                           ("250", f"XYZZY {i}\r\n".encode())])
+        assert decision.verdict == "unknown"
+    assert m.cached_states == states

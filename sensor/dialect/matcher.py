@@ -24,6 +24,7 @@ at the first line from which it held to the end. ``dialects`` names the candidat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .model import NO_WAIT, START, UNKNOWN_REPLY, Dialect
 from .templates import host_form, literal, template
@@ -36,8 +37,25 @@ def label(after: str) -> str:
     return "E" if after[:1] in ("4", "5") else after
 
 
+# Lines repeat (QUIT, DATA, the greetings of returning clients): the forms of lines up
+# to this long are kept, for this many distinct lines (a few MB at most).
+FORMS_CACHE = 16384
+FORMS_CACHED_LINE = 512
+
+
 def forms(raw: bytes) -> Forms:
     """The forms a dialect may have learned a line under (most specific first)."""
+    if len(raw) <= FORMS_CACHED_LINE:
+        return _cached_forms(raw)
+    return _forms(raw)
+
+
+@lru_cache(maxsize=FORMS_CACHE)
+def _cached_forms(raw: bytes) -> Forms:
+    return _forms(raw)
+
+
+def _forms(raw: bytes) -> Forms:
     tmpl = template(raw)
     host = host_form(tmpl)
     lit = literal(raw)
@@ -74,17 +92,34 @@ class DecisionMachine:
                 else:
                     self._index.setdefault((prev, label(after), nxt), set()).add(i)
                 self._by_pair.setdefault((prev, nxt), set()).add(i)
+        # Every form some dialect has a transition from or to. A line's other forms can
+        # match nothing, so they are dropped before the lookup: the states and the step
+        # cache are then bounded by the dialects, not by the distinct lines seen (a
+        # literal form is the line itself).
+        self._known = frozenset(
+            {START} | {f for d in dialects for prev, _after, nxt in d.transitions for f in (prev, nxt)}
+        )
         everyone = frozenset(range(len(dialects)))
         self._states: list[tuple[frozenset[int], Forms]] = [(everyone, (START,))]
         self._state_ids: dict[tuple[frozenset[int], Forms], int] = {self._states[0]: 0}
         self._steps: dict[tuple[int, str, Forms], int] = {}
         self.classes = [d.cls for d in dialects]
+        # per state: the verdict its candidates support
+        self.verdicts: list[str] = [self._verdict(everyone)]
+
+    def _verdict(self, alive: frozenset[int]) -> str:
+        if not alive:
+            return "unknown"
+        classes = {self.classes[i] for i in alive}
+        return classes.pop() if len(classes) == 1 else "ambiguous"
 
     def candidates(self, state: int) -> frozenset[int]:
         return self._states[state][0]
 
     def step(self, state: int, after: str, line_forms: Forms) -> int:
         after = label(after)
+        known = self._known
+        line_forms = tuple([f for f in line_forms if f in known])
         key = (state, after, line_forms)
         nxt = self._steps.get(key)
         if nxt is None:
@@ -109,6 +144,7 @@ class DecisionMachine:
             sid = len(self._states)
             self._states.append(new)
             self._state_ids[new] = sid
+            self.verdicts.append(self._verdict(new[0]))
         return sid
 
     @property
@@ -141,16 +177,12 @@ class MatchRun:
 
     def step(self, after: str, raw: bytes, command: str, ts: float) -> None:
         machine = self.machine
-        self.state = machine.step(self.state, after, forms(raw))
+        state = self.state = machine.step(self.state, after, forms(raw))
         self.lines += 1
-        alive = machine.candidates(self.state)
-        if not alive:
-            verdict = "unknown"
-        else:
+        alive = machine.candidates(state)
+        if alive:
             self.last_alive = alive
-            classes = {machine.classes[i] for i in alive}
-            verdict = classes.pop() if len(classes) == 1 else "ambiguous"
-        self.history.append((verdict, command, ts))
+        self.history.append((machine.verdicts[state], command, ts))
 
     def finish(self) -> Decision:
         machine = self.machine

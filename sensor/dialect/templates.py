@@ -27,7 +27,6 @@ Pure functions; nothing here knows dialects.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 _IP6_LITERAL = re.compile(r"\[IPv6:[0-9A-Fa-f:.]+\]")
 _IP4_LITERAL = re.compile(r"\[\d{1,3}(?:\.\d{1,3}){3}\]")
@@ -111,7 +110,6 @@ def _greeting_arg(arg: str) -> str:
     return _values(arg)
 
 
-@lru_cache(maxsize=65536)
 def template(raw: bytes) -> str:
     """The template of one client line (exact bytes, terminator included)."""
     text = raw.decode("latin-1")
