@@ -32,3 +32,11 @@ def test_never_raises_and_chunking_invariant(s) -> None:
 def test_always_ends_once(s, reason) -> None:
     events = run(s, "bytes", close=reason)
     assert sum(isinstance(e, ConversationEnd) for e in events) == 1
+
+
+def test_rest_of_a_cut_reply_line_is_dropped_however_chunked() -> None:
+    """Found by Hypothesis: a server line cut at max_line_length whose rest arrived as a
+    chunk of its own was read as a reply (the whole-replies fast path ignored the cut)."""
+    s = [(S, b"\x00" * 6), (S, b"\x00" * 10), (S, b"\x00" * 12), (S, b"\x00" * 13), (S, b"220 hi\r\n")]
+    events = run_all_ways(s, max_line_length=40, max_held_bytes=200)
+    assert not any(getattr(e, "code", None) == 220 for e in events)

@@ -28,7 +28,6 @@ It knows nothing of addresses, files, dialects or time beyond the events' ``ts``
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 
 from ..anomalies import Anomaly
 from ..reassembly.events import ConnectionClosed, StreamData, StreamEnd, StreamEvent, StreamGap
@@ -47,12 +46,16 @@ RFC_LINE_LIMIT = 510  # 512 octets including CRLF (RFC 5321 s4.5.3.1.4)
 _HEADER_NAME = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
 
 
-@dataclass(slots=True)
 class _Command:
-    index: int
-    verb: str
-    reply_end: int | None = None
-    reply_code: int = 0
+    """A client command waiting for, or paired with, its reply."""
+
+    __slots__ = ("index", "verb", "reply_end", "reply_code")
+
+    def __init__(self, index: int, verb: str) -> None:
+        self.index = index
+        self.verb = verb
+        self.reply_end: int | None = None
+        self.reply_code = 0
 
 
 class SmtpConversation:
@@ -68,8 +71,13 @@ class SmtpConversation:
         self.server_split: LineSplitter[float] = LineSplitter(max_line_length)
         self.phase = Phase.COMMAND if mid_stream else Phase.BANNER
         self.incomplete = mid_stream
+        # Client bytes not read yet: lines split off, then chunks not split yet (split
+        # only when they are read: what follows DATA or STARTTLS never is), then, once
+        # the client's stream has ended, the unterminated rest in the splitter.
         self.held: deque[Line[ClientMeta]] = deque()
-        self.held_bytes = 0
+        self.chunks: deque[tuple[bytes, ClientMeta]] = deque()
+        self.held_bytes = 0  # in ``held`` and ``chunks``
+        self.client_ended = False
         self.reply_lines: list[bytes] = []
         self.reply_bytes = 0
         self.reply_code = 0  # of the reply being assembled
@@ -114,8 +122,9 @@ class SmtpConversation:
             if not event.data:
                 return out
             if event.from_client:
-                meta = (event.ts, event.peer_ack, self.server_offset)
-                self._hold(self.client_split.feed(event.data, meta), out, event.ts)
+                self.chunks.append((event.data, (event.ts, event.peer_ack, self.server_offset)))
+                self.held_bytes += len(event.data)
+                self._check_held(out, event.ts)
             else:
                 self.server_spoke = True
                 data = event.data
@@ -123,18 +132,19 @@ class SmtpConversation:
                 if (
                     not self.reply_lines
                     and not self.server_split.buf
+                    and not self.server_split.discarding  # the rest of a cut line
                     and data[-1:] == b"\n"
                     and self._whole_replies(data, event.ts, event.offset, out)
                 ):
                     self.server_split.offset += len(data)
-                    if self.held:
+                    if self.held or self.chunks:
                         self._run(out)
                     return out
                 for line in self.server_split.feed(data, event.ts):
                     self._reply_line(line, out)
                     # Held client lines were delivered before this reply: read them now,
                     # so that the next reply is paired with the right command.
-                    if self.held:
+                    if self.held or self.chunks:
                         self._run(out)
                     if self.end is not None:
                         return out
@@ -145,9 +155,7 @@ class SmtpConversation:
             self._end(event.ts, "gap", out, incomplete=True)
         elif isinstance(event, StreamEnd):
             if event.from_client:
-                rest = self.client_split.flush()
-                if rest is not None:
-                    self._hold([rest], out, event.ts)
+                self.client_ended = True
             else:
                 rest_reply = self.server_split.flush()
                 if rest_reply is not None:
@@ -167,10 +175,8 @@ class SmtpConversation:
             self.anomalies[name] = (self.lines, self.last_command, ts)
 
     # ------------------------------------------------------------------ client side
-    def _hold(self, lines: list[Line[ClientMeta]], out: list[SmtpEvent], ts: float) -> None:
-        for line in lines:
-            self.held.append(line)
-            self.held_bytes += len(line.raw)
+    def _check_held(self, out: list[SmtpEvent], ts: float) -> None:
+        """At most ``max_held_bytes`` wait for a reply (or for the banner)."""
         if self.held_bytes > self.max_held_bytes and self.phase in (Phase.BANNER, Phase.AWAIT):
             self._anomaly(out, ts, "smtp_held_cap", f"{self.held_bytes} bytes")
             self.incomplete = True
@@ -183,10 +189,31 @@ class SmtpConversation:
                 self.phase = Phase.COMMAND  # read them blind: the banner may never come
 
     def _run(self, out: list[SmtpEvent]) -> None:
-        while self.held and self.phase in (Phase.COMMAND, Phase.AUTH):
-            line = self.held.popleft()
-            self.held_bytes -= len(line.raw)
-            self._interpret(line, out)
+        """Read held client lines while the conversation is where a command may come."""
+        held = self.held
+        while self.phase is Phase.COMMAND or self.phase is Phase.AUTH:
+            if held:
+                line = held.popleft()
+                self.held_bytes -= len(line.raw)
+                self._interpret(line, out)
+            elif self.chunks:
+                data, meta = self.chunks.popleft()
+                self.held_bytes -= len(data)
+                for line in self.client_split.feed(data, meta):
+                    held.append(line)
+                    self.held_bytes += len(line.raw)
+            elif self.client_ended and self.client_split.buf:
+                rest = self.client_split.flush()
+                if rest is None:
+                    break
+                held.append(rest)
+                self.held_bytes += len(rest.raw)
+            else:
+                break
+
+    def _unread(self) -> bool:
+        """Client bytes that were never read as a line."""
+        return bool(self.held or self.chunks or self.client_split.buf)
 
     def _waited(self, known: int, reply_end: int | None) -> bool:
         return reply_end is not None and known >= reply_end
@@ -376,9 +403,7 @@ class SmtpConversation:
     def _close(self, event: ConnectionClosed, out: list[SmtpEvent]) -> None:
         ts = event.ts
         self.final = True
-        rest = self.client_split.flush()
-        if rest is not None:
-            self.held.append(rest)
+        self.client_ended = True
         rest_reply = self.server_split.flush()
         if rest_reply is not None:
             self._reply_line(rest_reply, out)
@@ -391,9 +416,10 @@ class SmtpConversation:
         self._run(out)
         if self.phase is Phase.DONE:
             return
-        if self.held:  # waiting for a reply that never came: content, TLS or a secret
+        if self._unread():  # waiting for a reply that never came: content, TLS or a secret
             self.incomplete = True
             self.held.clear()
+            self.chunks.clear()
         reason = {"close": "close", "reset": "reset", "eof": "eof"}.get(event.reason, "timeout")
         self._end(ts, reason, out)
 
@@ -406,6 +432,7 @@ class SmtpConversation:
             self._anomaly(out, ts, "smtp_client_silent")
         self.phase = Phase.DONE
         self.held.clear()
+        self.chunks.clear()
         self.end = ConversationEnd(ts, end, incomplete or self.incomplete)
         out.append(self.end)
 
