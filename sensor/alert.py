@@ -107,9 +107,13 @@ class Alert:
         )
 
 
+# One encoder for every record (json.dumps with options builds a new one per call).
+_encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+
+
 def dumps(alert: Alert) -> str:
     """One JSON line (no newline)."""
-    return json.dumps(alert.to_json(), separators=(",", ":"))
+    return _encode(alert.to_json())
 
 
 def encode(alert: Alert, seq: int, sensor: str, ttl: int | None = None) -> list[bytes]:
@@ -120,7 +124,7 @@ def encode(alert: Alert, seq: int, sensor: str, ttl: int | None = None) -> list[
     obj["sensor"] = sensor
     if ttl is not None and alert.verdict == "bot":
         obj["ttl"] = ttl
-    return [f"verdict.{alert.verdict}".encode("ascii"), json.dumps(obj, separators=(",", ":")).encode()]
+    return [f"verdict.{alert.verdict}".encode("ascii"), _encode(obj).encode()]
 
 
 def encode_heartbeat(seq: int, sensor: str, ts: float, stats: dict[str, int] | None = None) -> list[bytes]:

@@ -23,7 +23,7 @@ import gc
 import ipaddress
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .alert import Alert, DecidedAt
@@ -33,7 +33,8 @@ from .capture.decode import Decoder, TcpSegment
 from .config import Settings
 from .dialect.matcher import DecisionMachine, MatchRun, explain
 from .outputs import Output
-from .reassembly import FlowTable, StreamEvent, TcpConnection
+from .reassembly import FlowTable, StreamEvent
+from .reassembly.events import Flow
 from .smtp import SmtpConversation
 from .stats import Stats
 
@@ -76,8 +77,23 @@ def _segment(segment: TcpSegment) -> TcpSegment:
     return segment
 
 
+# Text form of recently seen packed addresses (ipaddress is slow, and a mail server sees
+# the same clients again and again); emptied when it reaches this many entries.
+ADDRESS_CACHE = 65536
+_addresses: dict[bytes, str] = {}
+
+
 def address(packed: bytes) -> str:
-    return str(ipaddress.ip_address(packed))
+    text = _addresses.get(packed)
+    if text is None:
+        if len(_addresses) >= ADDRESS_CACHE:
+            _addresses.clear()
+        if len(packed) == 4:
+            text = f"{packed[0]}.{packed[1]}.{packed[2]}.{packed[3]}"
+        else:
+            text = str(ipaddress.ip_address(packed))
+        _addresses[packed] = text
+    return text
 
 
 class Pipeline:
@@ -192,7 +208,7 @@ class Pipeline:
         return self.stats
 
     # ------------------------------------------------------------------ per flow
-    def _handle(self, results: list[tuple[TcpConnection, list[StreamEvent]]]) -> None:
+    def _handle(self, results: Sequence[tuple[Flow, list[StreamEvent]]]) -> None:
         for conn, events in results:
             try:
                 self._flow_events(conn, events)
@@ -209,7 +225,7 @@ class Pipeline:
                 self.table.settle(conn)
                 conn.app = _DROPPED
 
-    def _flow_events(self, conn: TcpConnection, events: list[StreamEvent]) -> None:
+    def _flow_events(self, conn: Flow, events: list[StreamEvent]) -> None:
         state = conn.app
         if state is None:
             if not conn.payload_seen:
@@ -244,7 +260,7 @@ class Pipeline:
                 self.table.settle(conn)
                 return
 
-    def _early(self, conn: TcpConnection, state: FlowState) -> None:
+    def _early(self, conn: Flow, state: FlowState) -> None:
         """Publish the flow's verdict so far, once when it becomes bot, once at RCPT."""
         smtp = state.smtp
         lines = len(smtp.client_lines)
@@ -270,7 +286,7 @@ class Pipeline:
         for output in self.early_outputs:
             output.publish(alert)
 
-    def _verdict(self, conn: TcpConnection, state: FlowState) -> tuple[str, DecidedAt | None, tuple[str, ...], str | None]:
+    def _verdict(self, conn: Flow, state: FlowState) -> tuple[str, DecidedAt | None, tuple[str, ...], str | None]:
         """The dialects' verdict; an unknown conversation is "bot" only on strong evidence."""
         smtp = state.smtp
         verdict: str = "unknown"
@@ -292,7 +308,7 @@ class Pipeline:
                 return "bot", DecidedAt(line, command, max(0.0, ts - conn.first_ts)), names, family
         return verdict, decided_at, names, family
 
-    def _emit(self, conn: TcpConnection, state: FlowState) -> None:
+    def _emit(self, conn: Flow, state: FlowState) -> None:
         smtp = state.smtp
         end = smtp.end
         assert end is not None
@@ -311,7 +327,7 @@ class Pipeline:
             output.publish(alert)
 
     def _alert(
-        self, conn: TcpConnection, state: FlowState, verdict: str, decided_at: DecidedAt | None,
+        self, conn: Flow, state: FlowState, verdict: str, decided_at: DecidedAt | None,
         names: tuple[str, ...], family: str | None, end: str, incomplete: bool, extra: dict[str, Any],
     ) -> Alert:
         smtp = state.smtp

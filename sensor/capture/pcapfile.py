@@ -50,6 +50,9 @@ _IP_OFFSET: dict[int, tuple[int, int | None]] = {
 }
 
 GZIP_MAGIC = b"\x1f\x8b"
+# Ethernet frame start: EtherType, IP version/IHL, then (IPv4 without options) source,
+# destination and ports as one 12-byte key, and the TCP flags: what the bypass looks at.
+_ETHER_BYPASS_HEAD = struct.Struct("!12xHB11x12s9xB").unpack_from
 
 
 class PcapFile:
@@ -169,6 +172,7 @@ class PcapFile:
             sig_at, sig = 16 + ether_type_at, b"\x08\x00"
         sig_end = sig_at + len(sig)
         ether_at = None if ether_type_at is None else 16 + ether_type_at
+        ether_head = _ETHER_BYPASS_HEAD if linktype == LINKTYPE_ETHERNET else None
         decoder = self.decoder
         decode = decoder.decode if decoder is not None else None
         # The decoder's fast path, inline: untagged Ethernet, IPv4 without options, TCP.
@@ -199,9 +203,16 @@ class PcapFile:
                 if table and end - off > flags_at:
                     # IPv4 without options (the common case): one slice holds both
                     # addresses and ports; the flags sit at a fixed place.
-                    if buf[off + sig_at : off + sig_end] == sig and buf[off + v4_at] == 0x45:
-                        key = buf[off + key_at : off + key_at + 12]
-                        if key in table and not buf[off + flags_at] & 0x07:  # no FIN/SYN/RST
+                    if ether_head is not None:  # Ethernet: every field in one unpack
+                        ethertype, b0, key, flags = ether_head(buf, off + 16)
+                        v4 = ethertype == ETH_IPV4 and b0 == 0x45
+                    else:
+                        v4 = buf[off + sig_at : off + sig_end] == sig and buf[off + v4_at] == 0x45
+                        if v4:
+                            key = buf[off + key_at : off + key_at + 12]
+                            flags = buf[off + flags_at]
+                    if v4:
+                        if key in table and not flags & 0x07:  # no FIN/SYN/RST
                             table[key] = sec
                             bypassed += 1
                             off = end
@@ -252,7 +263,7 @@ class PcapFile:
             self.bypass.dropped += bypassed
         self.bytes_read = position
 
-    def _mapped_windows(self) -> Callable[[int], tuple[bytes, int, bool]] | None:
+    def _mapped_windows(self) -> Callable[[int], tuple[Any, int, bool]] | None:
         """Windows of a regular file mapped in memory: no copy of the capture through
         Python buffers (records are sliced straight out of the page cache), and only the
         current window counts in the resident set. None for gzip or a pipe."""
@@ -265,7 +276,7 @@ class PcapFile:
         size = self.size
         state: dict[str, mmap.mmap] = {}
 
-        def refill(position: int) -> tuple[bytes, int, bool]:
+        def refill(position: int) -> tuple[Any, int, bool]:
             old = state.pop("map", None)
             if old is not None:
                 old.close()
@@ -275,16 +286,16 @@ class PcapFile:
                 return b"", position, True
             window = mmap.mmap(fileno, length, access=mmap.ACCESS_READ, offset=base)
             state["map"] = window
-            return window, base, base + length >= size  # type: ignore[return-value]
+            return window, base, base + length >= size
 
         return refill
 
-    def _read_blocks(self) -> Callable[[int], tuple[bytes, int, bool]]:
+    def _read_blocks(self) -> Callable[[int], tuple[Any, int, bool]]:
         """Blocks read from a stream (gzip, stdin), the unread tail carried over."""
         read = self._fh.read
         state = {"buf": b"", "base": 24}
 
-        def refill(position: int) -> tuple[bytes, int, bool]:
+        def refill(position: int) -> tuple[Any, int, bool]:
             buf, base = state["buf"], state["base"]
             assert isinstance(buf, bytes) and isinstance(base, int)
             more = read(BLOCK)
