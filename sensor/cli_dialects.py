@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,14 @@ def fmt(value: float | None) -> str:
 def bundled_dialects_dir() -> Path:
     """The dialects shipped with the sensor (installed, or in the source tree)."""
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "dialects", Path(sys.prefix) / "share" / "babel-sensor" / "dialects"):
+    share = Path("share") / "babel-sensor" / "dialects"
+    candidates = (
+        here.parent / "dialects",  # the source tree
+        Path(sys.prefix) / share,  # pip install . (a venv or the system)
+        Path(site.USER_BASE or "") / share,  # pip install --user
+        here.parent / share,  # pip install --target DIR
+    )
+    for candidate in candidates:
         if any(candidate.glob("*.json")):
             return candidate
     return here.parent / "dialects"

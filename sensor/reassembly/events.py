@@ -13,7 +13,7 @@ byte seen, for a connection picked up mid-stream).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from ..anomalies import Anomaly
 from ..capture.decode import TcpSegment
@@ -55,9 +55,27 @@ class ConnectionClosed:
 
 StreamEvent = StreamData | StreamGap | StreamEnd | ConnectionClosed | Anomaly
 
+
+class Flow(Protocol):
+    """A connection as the stages after reassembly see it: a ``TcpConnection``, or a
+    conversation reassembled elsewhere (``sensor.capture.zeeklog.ZeekFlow``)."""
+
+    client: bytes
+    client_port: int
+    server: bytes
+    server_port: int
+    first_ts: float
+    mid_stream: bool
+    payload_seen: bool
+    closed: bool
+    app: object | None
+
+    def stop_payload(self) -> None: ...
+
 __all__ = [
     "Anomaly",
     "ConnectionClosed",
+    "Flow",
     "StreamData",
     "StreamEnd",
     "StreamEvent",

@@ -30,7 +30,7 @@ from ..capture.bypass import Bypass
 from ..capture.decode import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpSegment
 from ..config import ReassemblySettings
 from .connection import TcpConnection
-from .events import StreamEvent
+from .events import Flow, StreamEvent
 
 Result = list[tuple[TcpConnection, list[StreamEvent]]]
 _NOTHING: Result = []
@@ -140,7 +140,7 @@ class FlowTable:
         self._remove(conn)
         return [(conn, events)] if events else []
 
-    def settle(self, conn: TcpConnection) -> None:
+    def settle(self, conn: Flow) -> None:
         """The conversation is over: stop buffering, follow only the close."""
         conn.stop_payload()
         if self.bypass is not None and not conn.closed:
