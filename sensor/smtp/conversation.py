@@ -336,7 +336,7 @@ class SmtpConversation:
         for first, end, code in replies:
             self.reply_lines = [data[first:end]]
             self._reply(ts, offset + end, out, code)
-            if self.held:
+            if self.held or self.chunks:
                 self._run(out)
             if self.end is not None:
                 break
