@@ -52,7 +52,7 @@ _IP_OFFSET: dict[int, tuple[int, int | None]] = {
 GZIP_MAGIC = b"\x1f\x8b"
 # Ethernet frame start: EtherType, IP version/IHL, then (IPv4 without options) source,
 # destination and ports as one 12-byte key, and the TCP flags: what the bypass looks at.
-_ETHER_BYPASS_HEAD = struct.Struct("!12xHB11x12s9xB").unpack_from
+_ETHER_BYPASS_FIELDS = "12xHB11x12s9xB"
 
 
 class PcapFile:
@@ -172,7 +172,15 @@ class PcapFile:
             sig_at, sig = 16 + ether_type_at, b"\x08\x00"
         sig_end = sig_at + len(sig)
         ether_at = None if ether_type_at is None else 16 + ether_type_at
-        ether_head = _ETHER_BYPASS_HEAD if linktype == LINKTYPE_ETHERNET else None
+        # Ethernet: the record header and the fields the bypass looks at in one unpack
+        # (the EtherType read in the file's byte order, compared with that order's 0x0800).
+        ether_head = (
+            struct.Struct(endian + "IIII" + _ETHER_BYPASS_FIELDS).unpack_from
+            if linktype == LINKTYPE_ETHERNET else None
+        )
+        ether_ipv4 = ETH_IPV4 if endian == ">" else 0x0008
+        ethertype = b0 = flags = 0
+        key = b""
         decoder = self.decoder
         decode = decoder.decode if decoder is not None else None
         # The decoder's fast path, inline: untagged Ethernet, IPv4 without options, TCP.
@@ -189,7 +197,11 @@ class PcapFile:
             size = len(buf)
             # Every complete record in the buffer; a partial one waits for the next one.
             while off + 16 <= size:
-                sec, frac, incl, _orig = unpack(buf, off)
+                if ether_head is not None and off + 64 <= size:
+                    sec, frac, incl, _orig, ethertype, b0, key, flags = ether_head(buf, off)
+                else:
+                    sec, frac, incl, _orig = unpack(buf, off)
+                    ethertype = 0
                 end = off + 16 + incl
                 if end > size or incl > MAX_RECORD:
                     if incl > MAX_RECORD:
@@ -203,9 +215,8 @@ class PcapFile:
                 if table and end - off > flags_at:
                     # IPv4 without options (the common case): one slice holds both
                     # addresses and ports; the flags sit at a fixed place.
-                    if ether_head is not None:  # Ethernet: every field in one unpack
-                        ethertype, b0, key, flags = ether_head(buf, off + 16)
-                        v4 = ethertype == ETH_IPV4 and b0 == 0x45
+                    if ether_head is not None:  # Ethernet: unpacked with the record header
+                        v4 = ethertype == ether_ipv4 and b0 == 0x45
                     else:
                         v4 = buf[off + sig_at : off + sig_end] == sig and buf[off + v4_at] == 0x45
                         if v4:
