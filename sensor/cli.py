@@ -503,6 +503,8 @@ def agent(
 @click.option("--wait", type=float, default=None, metavar="SECONDS",
               help="Wait this long for a pending verdict, then DUNNO (default 1).")
 @click.option("--journal", default=None, metavar="FILE", help="SQLite poisoning journal ('' for none).")
+@click.option("--allowlist", default=None, metavar="FILE",
+              help="Client addresses/CIDRs never refused or poisoned (one per line).")
 @click.option("--metrics", "metrics_listen", default=None, metavar="HOST:PORT",
               help="Serve Prometheus metrics at http://HOST:PORT/metrics.")
 @click.option("--config", "config", type=click.Path(path_type=Path), default=None,
@@ -518,6 +520,7 @@ def policy(
     mode: str | None,
     wait: float | None,
     journal: str | None,
+    allowlist: str | None,
     metrics_listen: str | None,
     config: Path | None,
     log_level: str | None,
@@ -544,6 +547,7 @@ def policy(
         ("policy", "listen"): listen or None, ("policy", "connect"): connect or None,
         ("policy", "sensor_key"): sensor_key or None, ("policy", "curve_secret"): curve_secret,
         ("policy", "mode"): mode, ("policy", "wait"): wait, ("policy", "journal"): journal,
+        ("policy", "allowlist"): allowlist,
         ("metrics", "policy"): metrics_listen, ("log", "level"): log_level,
     })
     setup_logging(settings.log.level)
@@ -563,12 +567,9 @@ def policy(
         if settings.metrics.policy:
             serve(settings.metrics.policy, metrics.registry)
         book = PoisonJournal(p.journal) if p.journal else None
+        service = PolicyService(p, sensors, client_keys=own, journal=book, metrics=metrics)
     except SensorError as exc:
         raise click.ClickException(str(exc)) from None
-    service = PolicyService(
-        p,
-        sensors, client_keys=own, journal=book, metrics=metrics,
-    )
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda _s, _f: service.stop())
     try:

@@ -140,6 +140,7 @@ class PolicySettings:
     max_connections: int = 1000
     idle_timeout: float = 600.0
     journal: str = "/var/lib/babel-sensor/policy.sqlite"
+    allowlist: str = ""
 
 
 @dataclass(frozen=True, slots=True)

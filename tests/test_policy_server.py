@@ -222,3 +222,35 @@ def test_policy_command_usage_errors(tmp_path: Path) -> None:
     empty.write_text("")
     r = CliRunner().invoke(cli, ["policy", "--config", str(empty)])
     assert r.exit_code == 2 and "--connect" in r.output
+
+
+def test_allowlisted_client_is_never_refused(tmp_path: Path, stream: tuple[ZmqPublisher, bytes]) -> None:
+    from sensor.agent.policy import Allowlist
+    from sensor.errors import ConfigError
+
+    publisher, server_key = stream
+    allow = tmp_path / "allow.txt"
+    allow.write_text("# our relays\n198.51.100.0/30\n")
+    port = free_port()
+    service = PolicyService(PolicyConfig(wait=0.3, allowlist=str(allow)), [(publisher.endpoint, server_key)])
+    running = Running(service, [f"127.0.0.1:{port}"])
+    try:
+        assert publisher.wait_subscribers(10)
+        publisher.publish(alert(40011))
+        wait_until(lambda: len(service.cache) == 1)
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            assert ask(s, request(40011)) == b"action=DUNNO\n\n"  # a bot, but allowlisted
+            service.allowlist = Allowlist.load(None)  # the same verdict, not allowlisted
+            assert ask(s, request(40011)).startswith(b"action=550 5.1.1 User unknown")
+    finally:
+        running.stop()
+    assert service.metrics.lookups.labels("allowlisted")._value.get() == 1
+
+    allow.write_text("198.51.100.300\n")
+    with pytest.raises(ConfigError, match=r"allow.txt:1: not an address or CIDR"):
+        PolicyService(PolicyConfig(allowlist=str(allow)), [])
+    key = generate(tmp_path / "k", "s")[0]
+    result = CliRunner().invoke(cli, ["policy", "--allowlist", str(allow), "--journal", "",
+                                      "--connect", "tcp://127.0.0.1:1", "--sensor-key", str(key),
+                                      "--listen", f"127.0.0.1:{free_port()}"])
+    assert result.exit_code == 1 and "allow.txt:1: not an address or CIDR" in result.output

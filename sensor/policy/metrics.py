@@ -1,7 +1,7 @@
 """Prometheus metrics of the policy service (``babel_policy_``), its own registry.
 
 requests_total{action} (DUNNO, PREPEND, REJECT, DEFER or the SMTP code sent),
-lookups_total{outcome} (hit, waited, timeout, silent, no_flow), wait_seconds (time a
+lookups_total{outcome} (hit, waited, timeout, silent, no_flow, allowlisted), wait_seconds (time a
 request waited for a pending verdict that came), alerts_total{topic},
 alerts_rejected_total, protocol_errors_total{kind}, internal_errors_total,
 connections (open now), cache_entries.

@@ -29,6 +29,7 @@ import zmq
 import zmq.asyncio
 
 from ..agent.agent import subscribe
+from ..agent.policy import Allowlist, parse_address
 from ..alert import decode
 from ..config import PolicySettings
 from .cache import VerdictCache, verdict_from_alert
@@ -79,6 +80,8 @@ class PolicyService:
     ) -> None:
         self.config = config
         self.sensors = list(sensors)
+        # Clients never refused or poisoned, whatever the sensor says (ConfigError now).
+        self.allowlist = Allowlist.load(config.allowlist)
         self.client_keys = client_keys or zmq.curve_keypair()
         self.journal = journal
         self.metrics = metrics or PolicyMetrics()
@@ -161,6 +164,9 @@ class PolicyService:
             key = request.flow()
             if key is None:
                 self.metrics.lookups.labels("no_flow").inc()
+                return DUNNO
+            if parse_address(key[0]) in self.allowlist:
+                self.metrics.lookups.labels("allowlisted").inc()
                 return DUNNO
             verdict = await self.verdict_for(key)
             action = decide(request, verdict, mode)
