@@ -350,7 +350,7 @@ def live(
         else:
             source = TcpdumpSource(
                 interface, cap.bpf, tcpdump=cap.tcpdump, snaplen=cap.snaplen,
-                buffer_size=lv.buffer_size, bypass=pipeline.bypass,
+                buffer_size=lv.buffer_size, bypass=pipeline.bypass, decoder=pipeline.decoder,
                 backoff=lv.restart_backoff, backoff_max=lv.restart_backoff_max,
             )
     except SensorError as exc:
@@ -396,7 +396,7 @@ def live(
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     tune_gc()
     try:
-        pipeline.run(source)
+        pipeline.run(source, decoded=isinstance(source, TcpdumpSource))
     except SensorError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

@@ -35,6 +35,7 @@ from typing import IO, Any
 from ..errors import CaptureError
 from . import RawPacket
 from .bypass import Bypass
+from .decode import Decoder
 from .pcapfile import PcapFile
 
 logger = logging.getLogger(__name__)
@@ -70,9 +71,11 @@ class TcpdumpSource:
         snaplen: int = 65535,
         buffer_size: int = 4096,
         bypass: Bypass | None = None,
+        decoder: Decoder | None = None,
         backoff: float = 1.0,
         backoff_max: float = 60.0,
     ) -> None:
+        """With a ``decoder``, yields its ``TcpSegment``s (``PcapFile``), not raw packets."""
         self.interface = interface
         self.bpf = bpf
         self.name = f"tcpdump:{interface}"
@@ -81,9 +84,11 @@ class TcpdumpSource:
             "-B", str(buffer_size), "--immediate-mode", *([bpf] if bpf else []),
         ]
         self.bypass = bypass
+        self.decoder = decoder
         self.backoff = backoff
         self.backoff_max = backoff_max
-        self.packets = 0
+        self._packets_before = 0  # records read by tcpdump processes that ended
+        self._reader: PcapFile | None = None
         self.restarts = 0
         self.received = 0  # by the filter, this tcpdump process
         self._drops_before = 0  # kernel drops of tcpdump processes that ended
@@ -94,10 +99,16 @@ class TcpdumpSource:
         self._lock = threading.Lock()
 
     @property
+    def packets(self) -> int:
+        """Records read from tcpdump so far (bypassed ones included)."""
+        reader = self._reader
+        return self._packets_before + (reader.packets if reader is not None else 0)
+
+    @property
     def kernel_drops(self) -> int:
         return self._drops_before + self._drops_now
 
-    def __iter__(self) -> Iterator[RawPacket]:
+    def __iter__(self) -> Iterator[Any]:
         delay = self.backoff
         while not self._stopping.is_set():
             started = time.monotonic()
@@ -106,13 +117,15 @@ class TcpdumpSource:
             errors.start()
             assert proc.stdout is not None
             try:
-                reader = PcapFile(self.name, self.bypass, stream=proc.stdout)  # type: ignore[arg-type]
+                reader = PcapFile(self.name, self.bypass, stream=proc.stdout,  # type: ignore[arg-type]
+                                  decoder=self.decoder)
             except CaptureError:
                 reader = None  # tcpdump ended before writing a header
             if reader is not None:
-                for packet in reader:
-                    self.packets += 1
-                    yield packet
+                self._reader = reader
+                yield from reader
+                self._reader = None
+                self._packets_before += reader.packets
             code = proc.wait()
             errors.join(timeout=5)
             with self._lock:

@@ -237,6 +237,7 @@ class PcapFile:
                             bypassed += 1
                             off = end
                             continue
+                self.packets = count  # kept current for a live source's statistics
                 if decode is None:
                     yield (sec + frac * unit, linktype, buf[off + 16 : end])
                     off = end
