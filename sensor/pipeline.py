@@ -73,10 +73,6 @@ def tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
-def _segment(segment: TcpSegment) -> TcpSegment:
-    return segment
-
-
 # Text form of recently seen packed addresses (ipaddress is slow, and a mail server sees
 # the same clients again and again); emptied when it reaches this many entries.
 ADDRESS_CACHE = 65536
@@ -132,7 +128,7 @@ class Pipeline:
         pipeline's decoder's segments itself (``PcapFile(..., decoder=pipeline.decoder)``)
         and counts the records it skipped in ``decoder.counts``."""
         started = time.perf_counter()
-        decode: Callable[[Any], TcpSegment | None] = _segment if decoded else self.decoder.decode
+        decode = self.decoder.decode
         skipped_before = sum(self.decoder.counts.values())
         feed = self.table.feed
         handle = self._handle
@@ -146,7 +142,7 @@ class Pipeline:
                 count += 1
                 if progress is not None and not count & 0xFFFF:
                     progress(count)
-                seg = decode(packet)
+                seg: TcpSegment | None = packet if decoded else decode(packet)  # type: ignore[assignment,arg-type]
                 if seg is None:
                     continue
                 segments += 1
