@@ -10,6 +10,7 @@ download). Fails if the result is not compiled, rather than measuring the wrong 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -45,8 +46,6 @@ def build(target: Path) -> Path:
 
 
 def _env() -> dict[str, str]:
-    import os
-
     return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
