@@ -44,6 +44,14 @@ def settings_from(config: Path | None, overrides: dict[tuple[str, str], Any]) ->
         raise click.ClickException(str(exc)) from None
 
 
+def build_kind() -> str:
+    """"compiled" when the per-packet modules are the mypyc extensions (setup.py), else
+    "pure Python": what ``--version`` tells an operator checking a deployment."""
+    from . import pipeline
+
+    return "compiled" if not pipeline.__file__.endswith(".py") else "pure Python"
+
+
 def open_output(settings: Settings) -> Output:
     target = settings.output.file
     try:
@@ -59,7 +67,7 @@ def open_output(settings: Settings) -> Output:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="babel-sensor")
+@click.version_option(__version__, prog_name="babel-sensor", message=f"%(prog)s %(version)s ({build_kind()})")
 def cli() -> None:
     """B@bel sensor: recognise spambots by how they speak SMTP.
 

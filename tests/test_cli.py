@@ -208,3 +208,11 @@ def test_closed_output_pipe_ends_quietly() -> None:
     )
     assert proc.stdout.startswith("TIME (UTC)")
     assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_version_says_which_build_runs() -> None:
+    """The sources the tests run are pure Python (tests/test_compiled.py checks the
+    compiled build says "compiled")."""
+    result = CliRunner().invoke(cli, ["--version"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert result.output.strip().endswith("(pure Python)"), result.output

@@ -61,6 +61,10 @@ def test_modules_are_compiled(site: Path, tmp_path: Path) -> None:
         assert path.startswith(str(site)) and path.endswith(".so"), (name, path)
 
 
+def test_version_says_compiled(site: Path, tmp_path: Path) -> None:
+    assert run(site, "--version", cwd=tmp_path).stdout.strip().endswith("(compiled)")
+
+
 def inputs() -> list[tuple[str, list[str]]]:
     cases = [("sample", ["replay", str(ROOT / "samples" / "smtp-sample.pcap")])]
     if PUBLIC.is_dir():
